@@ -1,0 +1,280 @@
+//! `policy-host run` and `policy-host bench`: `kwctl run` / `kwctl bench` for a local
+//! Kubewarden waPC policy module, without the network, the registry or the Kubernetes client.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context as _};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Map, Value};
+
+use policy_host::admission::{self, AdmissionRequest};
+use policy_host::bench::{self, BenchInput, Mode};
+use policy_host::engine::{EngineOptions, HostCallOptions, Policy, PolicyError};
+use policy_host::{EXIT_INPUT, EXIT_INVALID_SETTINGS, EXIT_OK, EXIT_POLICY_FAILURE};
+
+#[derive(Parser)]
+#[command(
+    name = "policy-host",
+    version,
+    about = "Run or time a Kubewarden waPC policy module the way kwctl and the policy server do",
+    after_help = "Exit status: 0 the module answered (accepted, rejected or mutated); 1 unusable input \
+                  (request, settings or module file); 2 bad command line; 3 the policy says the settings \
+                  are not valid; 4 the module failed (trap, waPC error, init failure, answer that is not \
+                  the expected JSON)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the settings, evaluate one request and print the AdmissionResponse, like `kwctl run`
+    Run(RunArgs),
+    /// Time `validate` on one instance (warm) and on a new instance per request (fresh)
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// File with the AdmissionRequest, or a whole AdmissionReview ("-" for stdin)
+    #[arg(short = 'r', long)]
+    request_path: String,
+
+    /// Policy settings as JSON
+    #[arg(short = 's', long, conflicts_with = "settings_path")]
+    settings_json: Option<String>,
+
+    /// File with the policy settings, YAML or JSON
+    #[arg(long)]
+    settings_path: Option<PathBuf>,
+
+    /// Interrupt the policy after this many seconds, like the policy server's --policy-timeout
+    /// (wasmtime epoch interruption). Off by default, as in kwctl
+    #[arg(long, value_name = "SECONDS")]
+    policy_timeout: Option<u64>,
+
+    /// The policy module (.wasm)
+    policy: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+
+    /// Print what the policy logs through kubewarden/tracing/log on stderr
+    #[arg(long)]
+    show_logs: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Warm,
+    Fresh,
+    Both,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    common: Common,
+
+    /// Which way to run the policy
+    #[arg(long, value_enum, default_value = "both")]
+    mode: ModeArg,
+
+    /// Timed iterations per mode
+    #[arg(long, default_value_t = 1000)]
+    iterations: usize,
+
+    /// Untimed iterations before timing, per mode
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+
+    /// Print one JSON object per mode and line instead of the readable lines
+    #[arg(long)]
+    json: bool,
+}
+
+/// An error and the exit status it maps to.
+struct Failure {
+    code: i32,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn input(error: anyhow::Error) -> Failure {
+        Failure {
+            code: EXIT_INPUT,
+            error,
+        }
+    }
+}
+
+impl From<PolicyError> for Failure {
+    fn from(error: PolicyError) -> Failure {
+        let code = match error {
+            PolicyError::Load(_) => EXIT_INPUT,
+            _ => EXIT_POLICY_FAILURE,
+        };
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Bench(args) => run_bench(args),
+    };
+    match result {
+        Ok(()) => ExitCode::from(EXIT_OK as u8),
+        Err(failure) => {
+            eprintln!("Error: {:#}", failure.error);
+            ExitCode::from(failure.code as u8)
+        }
+    }
+}
+
+/// Request, settings and module, read and checked.
+struct Loaded {
+    request: AdmissionRequest,
+    settings: Map<String, Value>,
+    policy: Policy,
+}
+
+fn load(common: &Common, host_calls: HostCallOptions) -> Result<Loaded, Failure> {
+    let text = read_request(&common.request_path).map_err(Failure::input)?;
+    let (request, _source) = admission::parse_request_str(&text).map_err(Failure::input)?;
+    let settings = read_settings(common).map_err(Failure::input)?;
+    let options = EngineOptions {
+        policy_timeout_secs: common.policy_timeout,
+        host_calls,
+    };
+    let policy = Policy::from_file(&common.policy, options).map_err(Failure::input)?;
+    Ok(Loaded {
+        request,
+        settings,
+        policy,
+    })
+}
+
+fn read_request(path: &str) -> anyhow::Result<String> {
+    if path == "-" {
+        let mut buffer = String::new();
+        std::io::stdin()
+            .read_to_string(&mut buffer)
+            .map_err(|e| anyhow!("Error reading request from stdin: {e}"))?;
+        Ok(buffer)
+    } else {
+        std::fs::read_to_string(path).map_err(|e| anyhow!("Error opening request file {path}; {e}"))
+    }
+}
+
+fn read_settings(common: &Common) -> anyhow::Result<Map<String, Value>> {
+    if let Some(path) = &common.settings_path {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("Cannot open settings file {}: {e}", path.display()))?;
+        admission::settings_from_yaml(&text, &path.display().to_string())
+    } else if let Some(json) = &common.settings_json {
+        admission::settings_from_json(json)
+    } else {
+        Ok(Map::new())
+    }
+}
+
+fn check_settings(
+    instance: &policy_host::engine::Instance,
+    settings: &Map<String, Value>,
+) -> Result<(), Failure> {
+    let answer = instance.validate_settings(settings)?;
+    if !answer.valid {
+        return Err(Failure {
+            code: EXIT_INVALID_SETTINGS,
+            error: anyhow!(
+                "Provided settings are not valid: {}",
+                answer.message.unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs) -> Result<(), Failure> {
+    let loaded = load(
+        &args.common,
+        HostCallOptions {
+            show_logs: args.show_logs,
+        },
+    )?;
+    // One instance for both calls, as kwctl run does.
+    let instance = loaded.policy.instantiate()?;
+    check_settings(&instance, &loaded.settings)?;
+    let response = instance.validate(&loaded.request, &loaded.settings)?;
+    println!("{}", response.to_line());
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn run_bench(args: BenchArgs) -> Result<(), Failure> {
+    if args.iterations == 0 {
+        return Err(Failure::input(anyhow!("--iterations must be at least 1")));
+    }
+    let loaded = load(&args.common, HostCallOptions::default())?;
+    check_settings(&loaded.policy.instantiate()?, &loaded.settings)?;
+    let request_name = if args.common.request_path == "-" {
+        "stdin".to_owned()
+    } else {
+        file_name(Path::new(&args.common.request_path))
+    };
+    let module_name = file_name(&args.common.policy);
+    if !args.json {
+        println!(
+            "{module_name}: {} bytes, compiled and linked in {:.1} ms (not counted in the timings)",
+            loaded.policy.module_size(),
+            loaded.policy.compile_time().as_secs_f64() * 1e3
+        );
+    }
+    let input = BenchInput {
+        policy: &loaded.policy,
+        request: &loaded.request,
+        settings: &loaded.settings,
+        request_name,
+        module_name,
+        iterations: args.iterations,
+        warmup: args.warmup,
+    };
+    let modes: &[Mode] = match args.mode {
+        ModeArg::Warm => &[Mode::Warm],
+        ModeArg::Fresh => &[Mode::Fresh],
+        ModeArg::Both => &[Mode::Warm, Mode::Fresh],
+    };
+    for mode in modes {
+        let result = bench::run_mode(&input, *mode)
+            .with_context(|| format!("{} benchmark failed", mode.name()))
+            .map_err(|error| Failure {
+                code: EXIT_POLICY_FAILURE,
+                error,
+            })?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string(&result).expect("a result always serializes")
+            );
+        } else {
+            println!("{}", result.line());
+        }
+    }
+    Ok(())
+}

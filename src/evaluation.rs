@@ -1,0 +1,72 @@
+//! The way a request travels: payload → request view → pod spec → image slots → changed
+//! slots (UPDATE) → rules → decision → response.
+
+use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use serde_json::value::RawValue;
+
+use crate::decision::{decide, Context, Decision};
+use crate::error::RequestError;
+use crate::request::{Operation, Payload, Workload};
+use crate::response::{refusal, respond};
+use crate::rules::check;
+use crate::settings::{Settings, SettingsError, SettingsErrors};
+use crate::slots::{image_slots, ImageSlot};
+use crate::update::changed_slots;
+
+/// Evaluates one `validate` payload; every outcome, including unreadable input, is a response.
+pub fn validate(payload: &[u8]) -> ValidationResponse {
+    match Payload::parse(payload) {
+        Ok(payload) => respond(evaluate(&payload), payload.request.object),
+        Err(error) => refusal(&error),
+    }
+}
+
+/// Answers `validate_settings`: the raw settings object.
+pub fn validate_settings(payload: &[u8]) -> SettingsValidationResponse {
+    let parsed = std::str::from_utf8(payload)
+        .map_err(|error| SettingsErrors(vec![SettingsError::Unreadable(error.to_string())]))
+        .and_then(Settings::from_json);
+    match parsed {
+        Ok(_) => SettingsValidationResponse { valid: true, message: None },
+        Err(errors) => SettingsValidationResponse { valid: false, message: Some(errors.to_string()) },
+    }
+}
+
+fn evaluate(payload: &Payload<'_>) -> Result<Decision, RequestError> {
+    let settings = Settings::from_json(payload.settings.map_or("{}", RawValue::get))
+        .map_err(RequestError::InvalidSettings)?;
+    let request = &payload.request;
+    let (Some(operation), Some(workload)) = (request.evaluated_operation(), request.workload()) else {
+        return Ok(Decision::Accept { warnings: Vec::new() });
+    };
+    let object = request.object.ok_or(RequestError::NoObject)?;
+    let mut slots = image_slots(workload.pod_spec(object)?, workload.pod_spec_path)?;
+    if operation == Operation::Update {
+        // An old object that cannot be read leaves every slot to be evaluated.
+        if let Some(old_slots) = request.old_object.and_then(|old| readable_slots(workload, old)) {
+            slots = changed_slots(slots, &old_slots);
+        }
+    }
+    let checked: Vec<_> = slots
+        .into_iter()
+        .filter_map(|slot| {
+            let broken = check(&settings, &slot);
+            (!broken.is_empty()).then_some((slot, broken))
+        })
+        .collect();
+    let updates_existing_pod = operation == Operation::Update && workload.is_pod();
+    let context = Context {
+        mode: settings.mode,
+        mutate_templates: settings.mutate_templates,
+        is_pod: workload.is_pod(),
+        updates_existing_pod,
+        adds_ephemeral_containers: updates_existing_pod && request.is_ephemeral_containers_update(),
+    };
+    Ok(decide(&context, &checked))
+}
+
+fn readable_slots<'a>(workload: &Workload, old_object: &'a RawValue) -> Option<Vec<ImageSlot<'a>>> {
+    let pod_spec = workload.pod_spec(old_object).ok()?;
+    image_slots(pod_spec, workload.pod_spec_path).ok()
+}

@@ -1,0 +1,51 @@
+//! image-pull-policy: a Kubewarden policy that makes every container pull its image with
+//! `imagePullPolicy: Always` and refuses missing or floating tags.
+
+use kubewarden_policy_sdk::protocol_version_guest;
+use wapc_guest::{register_function, CallResult};
+
+mod decision;
+mod error;
+mod evaluation;
+mod mutation;
+mod reference;
+mod request;
+mod response;
+mod rules;
+mod settings;
+mod slots;
+mod update;
+
+#[cfg(test)]
+mod tests;
+
+#[no_mangle]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings);
+    register_function("protocol_version", protocol_version_guest);
+}
+
+fn validate(payload: &[u8]) -> CallResult {
+    Ok(serde_json::to_vec(&evaluation::validate(payload))?)
+}
+
+fn validate_settings(payload: &[u8]) -> CallResult {
+    Ok(serde_json::to_vec(&evaluation::validate_settings(payload))?)
+}
+
+/// Native entry points for the fuzz targets; not part of the module.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::evaluation::{validate, validate_settings};
+
+    /// Parses an image reference: `(name, tag, digest, fully qualified)`, or the error text.
+    pub fn parse_reference(written: &str) -> Result<(String, Option<String>, Option<String>, String), String> {
+        crate::reference::ImageReference::parse(written)
+            .map(|r| {
+                let owned = |s: Option<&str>| s.map(str::to_owned);
+                (r.name().to_owned(), owned(r.tag()), owned(r.digest()), r.fully_qualified())
+            })
+            .map_err(|error| error.to_string())
+    }
+}

@@ -1,0 +1,230 @@
+//! The rules, as pure functions of the settings and one image slot.
+
+use crate::reference::{ImageReference, ReferenceError};
+use crate::settings::Settings;
+use crate::slots::ImageSlot;
+
+pub(crate) const ALWAYS: &str = "Always";
+
+/// One rule an image slot breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rule {
+    InvalidReference(ReferenceError),
+    /// Neither tag nor digest: the runtime pulls the implicit `latest`.
+    MissingTag,
+    DeniedTag(String),
+    MissingDigest,
+    /// The effective pull policy is not `Always`.
+    PullPolicy(PullPolicy),
+}
+
+impl Rule {
+    /// Only the pull policy can be repaired by setting a field.
+    pub(crate) fn is_fixable(&self) -> bool {
+        matches!(self, Self::PullPolicy(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PullPolicy {
+    Written(String),
+    /// Absent from the request: what the API server would default it to.
+    Defaulted(&'static str),
+}
+
+/// Every rule `slot` breaks under `settings`, in a fixed order; empty when it complies.
+pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>) -> Vec<Rule> {
+    if slot.location.list.is_container()
+        && settings.exempt_containers.iter().any(|p| p.matches(&slot.name))
+    {
+        return Vec::new();
+    }
+    let written_exempt = settings.exempt_images.iter().any(|p| p.matches(&slot.image));
+    let reference = match ImageReference::parse(&slot.image) {
+        Ok(reference) => reference,
+        Err(_) if written_exempt => return Vec::new(),
+        Err(error) => return vec![Rule::InvalidReference(error)],
+    };
+    if written_exempt || is_exempt_qualified(settings, &reference) {
+        return Vec::new();
+    }
+    let mut broken = Vec::new();
+    match (reference.tag(), reference.digest()) {
+        (None, None) if settings.require_tag => broken.push(Rule::MissingTag),
+        (Some(tag), None) if settings.denied_tags.iter().any(|denied| denied == tag) => {
+            broken.push(Rule::DeniedTag(tag.to_owned()));
+        }
+        _ => {}
+    }
+    if settings.require_digest && reference.digest().is_none() {
+        broken.push(Rule::MissingDigest);
+    }
+    let pinned_may_stay = reference.digest().is_some() && !settings.require_always_for_digests;
+    if !pinned_may_stay && effective_pull_policy(slot, &reference) != ALWAYS {
+        broken.push(Rule::PullPolicy(match &slot.pull_policy {
+            Some(written) => PullPolicy::Written(written.to_string()),
+            None => PullPolicy::Defaulted(default_pull_policy(&reference)),
+        }));
+    }
+    broken
+}
+
+fn is_exempt_qualified(settings: &Settings, reference: &ImageReference<'_>) -> bool {
+    if settings.exempt_images.is_empty() {
+        return false;
+    }
+    let qualified = reference.fully_qualified();
+    settings.exempt_images.iter().any(|p| p.matches(&qualified))
+}
+
+/// The pull policy the kubelet will use: the written one, or the API server's default.
+pub(crate) fn effective_pull_policy<'s>(
+    slot: &'s ImageSlot<'_>,
+    reference: &ImageReference<'_>,
+) -> &'s str {
+    match &slot.pull_policy {
+        Some(written) => written,
+        None => default_pull_policy(reference),
+    }
+}
+
+/// Kubernetes' defaulting rule: `Always` for `latest` or no tag and no digest.
+fn default_pull_policy(reference: &ImageReference<'_>) -> &'static str {
+    match (reference.tag(), reference.digest()) {
+        (Some("latest"), _) | (None, None) => ALWAYS,
+        _ => "IfNotPresent",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::{Location, SlotList};
+    use rstest::rstest;
+    use std::borrow::Cow;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn slot<'a>(list: SlotList, name: &'a str, image: &'a str, policy: Option<&'a str>) -> ImageSlot<'a> {
+        ImageSlot {
+            location: Location { pod_spec_path: &["spec"], list, index: 0 },
+            name: Cow::Borrowed(name),
+            image: Cow::Borrowed(image),
+            pull_policy: policy.map(Cow::Borrowed),
+        }
+    }
+
+    fn check_with(settings: &str, image: &str, policy: Option<&str>) -> Vec<Rule> {
+        let settings = Settings::from_json(settings).unwrap();
+        check(&settings, &slot(SlotList::Containers, "app", image, policy))
+    }
+
+    fn written(policy: &str) -> Rule {
+        Rule::PullPolicy(PullPolicy::Written(policy.to_owned()))
+    }
+
+    #[rstest]
+    #[case::compliant("nginx:1.27", Some("Always"), vec![])]
+    #[case::if_not_present("nginx:1.27", Some("IfNotPresent"), vec![written("IfNotPresent")])]
+    #[case::never("nginx:1.27", Some("Never"), vec![written("Never")])]
+    #[case::wrong_case_policy("nginx:1.27", Some("always"), vec![written("always")])]
+    #[case::defaulted_if_not_present("nginx:1.27", None, vec![Rule::PullPolicy(PullPolicy::Defaulted("IfNotPresent"))])]
+    #[case::latest_defaults_to_always("nginx:latest", None, vec![Rule::DeniedTag("latest".into())])]
+    #[case::untagged_defaults_to_always("nginx", None, vec![Rule::MissingTag])]
+    #[case::untagged_if_not_present("nginx", Some("IfNotPresent"), vec![Rule::MissingTag, written("IfNotPresent")])]
+    #[case::port_is_not_a_tag("localhost:5000/app", Some("Always"), vec![Rule::MissingTag])]
+    #[case::port_and_tag("localhost:5000/app:2.0", Some("Always"), vec![])]
+    #[case::digest_satisfies_tag_rules(&format!("nginx@{DIGEST}"), Some("Always"), vec![])]
+    #[case::latest_with_digest(&format!("nginx:latest@{DIGEST}"), Some("Always"), vec![])]
+    #[case::digest_still_needs_always(&format!("nginx@{DIGEST}"), Some("IfNotPresent"), vec![written("IfNotPresent")])]
+    #[case::digest_defaults_to_if_not_present(&format!("nginx@{DIGEST}"), None, vec![Rule::PullPolicy(PullPolicy::Defaulted("IfNotPresent"))])]
+    #[case::latest_tag_and_digest_defaults_to_always(&format!("nginx:latest@{DIGEST}"), None, vec![])]
+    #[case::tag_is_case_sensitive("nginx:LATEST", Some("Always"), vec![])]
+    fn default_settings(#[case] image: &str, #[case] policy: Option<&str>, #[case] expected: Vec<Rule>) {
+        assert_eq!(check_with("{}", image, policy), expected);
+    }
+
+    #[rstest]
+    #[case::empty("")]
+    #[case::uppercase("NGINX:1.27")]
+    #[case::bad_digest("nginx@sha256:abc")]
+    #[case::spaces(" nginx:1")]
+    fn invalid_references_are_violations_alone(#[case] image: &str) {
+        let rules = check_with("{}", image, Some("IfNotPresent"));
+        assert!(matches!(rules.as_slice(), [Rule::InvalidReference(_)]), "{rules:?}");
+    }
+
+    #[test]
+    fn require_tag_off_allows_untagged() {
+        assert_eq!(check_with(r#"{"requireTag":false}"#, "nginx", None), vec![]);
+    }
+
+    #[test]
+    fn denied_tags_replace_the_default_list() {
+        let settings = r#"{"deniedTags":["dev","edge"]}"#;
+        assert_eq!(check_with(settings, "app:dev", Some("Always")), vec![Rule::DeniedTag("dev".into())]);
+        assert_eq!(check_with(settings, "app:latest", Some("Always")), vec![]);
+        assert_eq!(check_with(settings, "app:Dev", Some("Always")), vec![]);
+    }
+
+    #[test]
+    fn require_digest() {
+        let settings = r#"{"requireDigest":true}"#;
+        assert_eq!(check_with(settings, "app:1.0", Some("Always")), vec![Rule::MissingDigest]);
+        assert_eq!(check_with(settings, &format!("app@{DIGEST}"), Some("Always")), vec![]);
+        assert_eq!(
+            check_with(settings, "app", Some("Never")),
+            vec![Rule::MissingTag, Rule::MissingDigest, written("Never")]
+        );
+    }
+
+    #[rstest]
+    #[case::digest_may_keep_if_not_present(&format!("app@{DIGEST}"), Some("IfNotPresent"), vec![])]
+    #[case::digest_may_keep_never(&format!("app:1@{DIGEST}"), Some("Never"), vec![])]
+    #[case::digest_defaulted(&format!("app@{DIGEST}"), None, vec![])]
+    #[case::tag_still_needs_always("app:1", Some("IfNotPresent"), vec![written("IfNotPresent")])]
+    fn digests_without_always(#[case] image: &str, #[case] policy: Option<&str>, #[case] expected: Vec<Rule>) {
+        assert_eq!(check_with(r#"{"requireAlwaysForDigests":false}"#, image, policy), expected);
+    }
+
+    #[rstest]
+    #[case::written_form("nginx", true)]
+    #[case::short_pattern_is_not_a_prefix("docker.io/library/nginx:latest", false)]
+    #[case::qualified_with_tag("docker.io/library/busybox:1.36", true)]
+    #[case::prefix_pattern("registry.example.com/trusted/app:1", true)]
+    #[case::lookalike_host("registry.example.com.evil.io/trusted/app:1", false)]
+    #[case::other_repo("registry.example.com/untrusted/app:1", false)]
+    #[case::invalid_but_written_match("registry.example.com/trusted/APP", true)]
+    fn exempt_images(#[case] image: &str, #[case] exempt: bool) {
+        let settings = r#"{"exemptImages":["nginx","docker.io/library/busybox:*","registry.example.com/trusted/*"]}"#;
+        let rules = check_with(settings, image, Some("IfNotPresent"));
+        assert_eq!(rules.is_empty(), exempt, "{rules:?}");
+    }
+
+    #[test]
+    fn qualified_pattern_matches_short_name() {
+        let rules = check_with(r#"{"exemptImages":["docker.io/library/nginx:*"]}"#, "nginx:1.27", Some("Never"));
+        assert_eq!(rules, vec![]);
+    }
+
+    #[rstest]
+    #[case::container(SlotList::Containers, true)]
+    #[case::init(SlotList::InitContainers, true)]
+    #[case::ephemeral(SlotList::EphemeralContainers, true)]
+    #[case::volume_named_alike(SlotList::ImageVolumes, false)]
+    fn exempt_containers(#[case] list: SlotList, #[case] exempt: bool) {
+        let settings = Settings::from_json(r#"{"exemptContainers":["istio-*"]}"#).unwrap();
+        let rules = check(&settings, &slot(list, "istio-proxy", "proxy", Some("Never")));
+        assert_eq!(rules.is_empty(), exempt, "{rules:?}");
+        let other = check(&settings, &slot(list, "app", "proxy:1", Some("Never")));
+        assert!(!other.is_empty());
+    }
+
+    #[test]
+    fn only_pull_policy_is_fixable() {
+        assert!(written("Never").is_fixable());
+        assert!(!Rule::MissingTag.is_fixable());
+        assert!(!Rule::DeniedTag("x".into()).is_fixable());
+        assert!(!Rule::MissingDigest.is_fixable());
+    }
+}

@@ -1,0 +1,357 @@
+//! Policy settings: typed, defaulted, and refused as a whole with every problem named.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use wildmatch::WildMatch;
+
+use crate::reference::is_valid_tag;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Mutate,
+    Reject,
+    Warn,
+}
+
+/// A `*`/`?` wildcard pattern, kept with its text for messages.
+#[derive(Debug)]
+pub(crate) struct Pattern {
+    matcher: WildMatch,
+}
+
+impl Pattern {
+    fn new(text: &str) -> Self {
+        Self {
+            matcher: WildMatch::new(text),
+        }
+    }
+
+    pub(crate) fn matches(&self, candidate: &str) -> bool {
+        self.matcher.matches(candidate)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) mode: Mode,
+    pub(crate) require_tag: bool,
+    pub(crate) denied_tags: Vec<String>,
+    pub(crate) require_digest: bool,
+    pub(crate) require_always_for_digests: bool,
+    pub(crate) exempt_images: Vec<Pattern>,
+    pub(crate) exempt_containers: Vec<Pattern>,
+    pub(crate) mutate_templates: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Mutate,
+            require_tag: true,
+            denied_tags: vec!["latest".to_owned()],
+            require_digest: false,
+            require_always_for_digests: true,
+            exempt_images: Vec::new(),
+            exempt_containers: Vec::new(),
+            mutate_templates: true,
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "mode",
+    "requireTag",
+    "deniedTags",
+    "requireDigest",
+    "requireAlwaysForDigests",
+    "exemptImages",
+    "exemptContainers",
+    "mutateTemplates",
+];
+
+/// One problem with the settings; `SettingsErrors` joins them into one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SettingsError {
+    Unreadable(String),
+    NotAnObject,
+    UnknownKey(String),
+    DuplicateKey(String),
+    NotABoolean(&'static str),
+    NotAListOfStrings(&'static str),
+    UnknownMode(String),
+    InvalidDeniedTag { index: usize, tag: String },
+    EmptyPattern { key: &'static str, index: usize },
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreadable(reason) => write!(f, "settings are not valid JSON: {reason}"),
+            Self::NotAnObject => f.write_str("settings must be an object of keys and values"),
+            Self::UnknownKey(key) => write!(
+                f,
+                "unknown key {key:?}; the allowed keys are {}",
+                KEYS.join(", ")
+            ),
+            Self::DuplicateKey(key) => write!(f, "{key}: given more than once"),
+            Self::NotABoolean(key) => write!(f, "{key}: must be true or false"),
+            Self::NotAListOfStrings(key) => write!(f, "{key}: must be a list of strings"),
+            Self::UnknownMode(mode) => write!(
+                f,
+                "mode: {mode} is not a mode; allowed: \"mutate\", \"reject\", \"warn\""
+            ),
+            Self::InvalidDeniedTag { index, tag } => write!(
+                f,
+                "deniedTags[{index}]: {tag:?} is not a valid tag \
+                 (letters, digits, '_', '.', '-'; not starting with '.' or '-'; at most 128)"
+            ),
+            Self::EmptyPattern { key, index } => {
+                write!(f, "{key}[{index}]: a pattern must not be empty")
+            }
+        }
+    }
+}
+
+/// Every problem found in one settings object, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SettingsErrors(pub(crate) Vec<SettingsError>);
+
+impl fmt::Display for SettingsErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Parses settings JSON; `null` or no settings at all mean the defaults.
+    pub(crate) fn from_json(json: &str) -> Result<Self, SettingsErrors> {
+        let entries = match serde_json::from_str::<Option<Entries<'_>>>(json) {
+            Ok(Some(entries)) => entries.0,
+            Ok(None) => Vec::new(),
+            Err(error) if error.is_data() => {
+                return Err(SettingsErrors(vec![SettingsError::NotAnObject]))
+            }
+            Err(error) => {
+                return Err(SettingsErrors(vec![SettingsError::Unreadable(
+                    error.to_string(),
+                )]))
+            }
+        };
+        let mut settings = Self::default();
+        let mut errors = Vec::new();
+        let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
+        for (key, value) in &entries {
+            if seen.contains(&key.as_ref()) {
+                errors.push(SettingsError::DuplicateKey(key.to_string()));
+                continue;
+            }
+            seen.push(key);
+            if value.get() == "null" {
+                continue;
+            }
+            if let Err(error) = settings.set(key, value) {
+                errors.push(error);
+            }
+        }
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(SettingsErrors(errors))
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &RawValue) -> Result<(), SettingsError> {
+        match key {
+            "mode" => self.mode = parse_mode(value)?,
+            "requireTag" => self.require_tag = parse_bool("requireTag", value)?,
+            "deniedTags" => self.denied_tags = parse_denied_tags(value)?,
+            "requireDigest" => self.require_digest = parse_bool("requireDigest", value)?,
+            "requireAlwaysForDigests" => {
+                self.require_always_for_digests = parse_bool("requireAlwaysForDigests", value)?
+            }
+            "exemptImages" => self.exempt_images = parse_patterns("exemptImages", value)?,
+            "exemptContainers" => {
+                self.exempt_containers = parse_patterns("exemptContainers", value)?
+            }
+            "mutateTemplates" => {
+                self.mutate_templates = parse_bool("mutateTemplates", value)?
+            }
+            unknown => return Err(SettingsError::UnknownKey(unknown.to_owned())),
+        }
+        Ok(())
+    }
+}
+
+fn parse_mode(value: &RawValue) -> Result<Mode, SettingsError> {
+    match serde_json::from_str::<Cow<'_, str>>(value.get()).as_deref() {
+        Ok("mutate") => Ok(Mode::Mutate),
+        Ok("reject") => Ok(Mode::Reject),
+        Ok("warn") => Ok(Mode::Warn),
+        _ => Err(SettingsError::UnknownMode(value.get().to_owned())),
+    }
+}
+
+fn parse_bool(key: &'static str, value: &RawValue) -> Result<bool, SettingsError> {
+    serde_json::from_str(value.get()).map_err(|_| SettingsError::NotABoolean(key))
+}
+
+fn parse_strings(key: &'static str, value: &RawValue) -> Result<Vec<String>, SettingsError> {
+    serde_json::from_str(value.get()).map_err(|_| SettingsError::NotAListOfStrings(key))
+}
+
+fn parse_denied_tags(value: &RawValue) -> Result<Vec<String>, SettingsError> {
+    let tags = parse_strings("deniedTags", value)?;
+    match tags.iter().position(|tag| !is_valid_tag(tag)) {
+        Some(index) => Err(SettingsError::InvalidDeniedTag {
+            index,
+            tag: tags.get(index).cloned().unwrap_or_default(),
+        }),
+        None => Ok(tags),
+    }
+}
+
+fn parse_patterns(key: &'static str, value: &RawValue) -> Result<Vec<Pattern>, SettingsError> {
+    let texts = parse_strings(key, value)?;
+    match texts.iter().position(|text| text.is_empty()) {
+        Some(index) => Err(SettingsError::EmptyPattern { key, index }),
+        None => Ok(texts.iter().map(|text| Pattern::new(text)).collect()),
+    }
+}
+
+/// The top-level entries of a JSON object in document order, duplicates kept, values unparsed.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<BorrowedKey<'de>>()? {
+                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+struct BorrowedKey<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn errors(json: &str) -> String {
+        Settings::from_json(json).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_object_gives_the_spec_defaults() {
+        let settings = Settings::from_json("{}").unwrap();
+        assert_eq!(settings.mode, Mode::Mutate);
+        assert!(settings.require_tag);
+        assert_eq!(settings.denied_tags, vec!["latest"]);
+        assert!(!settings.require_digest);
+        assert!(settings.require_always_for_digests);
+        assert!(settings.exempt_images.is_empty());
+        assert!(settings.exempt_containers.is_empty());
+        assert!(settings.mutate_templates);
+    }
+
+    #[rstest]
+    #[case::null("null")]
+    #[case::null_values(r#"{"mode": null, "deniedTags": null}"#)]
+    fn null_means_default(#[case] json: &str) {
+        let settings = Settings::from_json(json).unwrap();
+        assert_eq!(settings.mode, Mode::Mutate);
+        assert_eq!(settings.denied_tags, vec!["latest"]);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let settings = Settings::from_json(
+            r#"{"mode":"warn","requireTag":false,"deniedTags":["dev","edge"],
+                "requireDigest":true,"requireAlwaysForDigests":false,
+                "exemptImages":["registry.example.com/*"],"exemptContainers":["istio-?roxy"],
+                "mutateTemplates":false}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.mode, Mode::Warn);
+        assert!(!settings.require_tag);
+        assert_eq!(settings.denied_tags, vec!["dev", "edge"]);
+        assert!(settings.require_digest);
+        assert!(!settings.require_always_for_digests);
+        assert!(settings.exempt_images[0].matches("registry.example.com/a/b:1"));
+        assert!(settings.exempt_containers[0].matches("istio-proxy"));
+        assert!(!settings.exempt_containers[0].matches("istio-pproxy"));
+        assert!(!settings.mutate_templates);
+    }
+
+    #[rstest]
+    #[case::mutate("mutate", Mode::Mutate)]
+    #[case::reject("reject", Mode::Reject)]
+    #[case::warn("warn", Mode::Warn)]
+    fn modes(#[case] mode: &str, #[case] expected: Mode) {
+        let json = format!(r#"{{"mode":"{mode}"}}"#);
+        assert_eq!(Settings::from_json(&json).unwrap().mode, expected);
+    }
+
+    #[rstest]
+    #[case::unknown_key(r#"{"mod":"reject"}"#, "unknown key \"mod\"; the allowed keys are mode, requireTag")]
+    #[case::unknown_mode(r#"{"mode":"block"}"#, "mode: \"block\" is not a mode")]
+    #[case::mode_case(r#"{"mode":"Reject"}"#, "mode: \"Reject\" is not a mode")]
+    #[case::mode_not_string(r#"{"mode":1}"#, "mode: 1 is not a mode")]
+    #[case::bool_as_string(r#"{"requireTag":"true"}"#, "requireTag: must be true or false")]
+    #[case::digest_bool(r#"{"requireDigest":0}"#, "requireDigest: must be true or false")]
+    #[case::always_bool(r#"{"requireAlwaysForDigests":[]}"#, "requireAlwaysForDigests: must be true or false")]
+    #[case::templates_bool(r#"{"mutateTemplates":"no"}"#, "mutateTemplates: must be true or false")]
+    #[case::tags_not_list(r#"{"deniedTags":"latest"}"#, "deniedTags: must be a list of strings")]
+    #[case::tags_not_strings(r#"{"deniedTags":[1]}"#, "deniedTags: must be a list of strings")]
+    #[case::invalid_tag(r#"{"deniedTags":["ok","bad tag!"]}"#, "deniedTags[1]: \"bad tag!\" is not a valid tag")]
+    #[case::empty_tag(r#"{"deniedTags":[""]}"#, "deniedTags[0]: \"\" is not a valid tag")]
+    #[case::tag_dot(r#"{"deniedTags":[".x"]}"#, "deniedTags[0]: \".x\" is not a valid tag")]
+    #[case::empty_image_pattern(r#"{"exemptImages":["a",""]}"#, "exemptImages[1]: a pattern must not be empty")]
+    #[case::empty_container_pattern(r#"{"exemptContainers":[""]}"#, "exemptContainers[0]: a pattern must not be empty")]
+    #[case::images_not_list(r#"{"exemptImages":{}}"#, "exemptImages: must be a list of strings")]
+    #[case::duplicate(r#"{"mode":"warn","mode":"reject"}"#, "mode: given more than once")]
+    #[case::not_object("[]", "settings must be an object")]
+    #[case::string("\"mutate\"", "settings must be an object")]
+    #[case::broken("{\"mode\":", "settings are not valid JSON")]
+    fn bad_settings_are_named(#[case] json: &str, #[case] expected: &str) {
+        let message = errors(json);
+        assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_key_order() {
+        let message = errors(r#"{"mode":"x","requireTag":1,"typo":true}"#);
+        let mode = message.find("mode:").unwrap();
+        let tag = message.find("requireTag:").unwrap();
+        let typo = message.find("\"typo\"").unwrap();
+        assert!(mode < tag && tag < typo, "{message}");
+    }
+
+    #[test]
+    fn escaped_keys_are_understood() {
+        let settings = Settings::from_json(r#"{"mo\u0064e":"reject"}"#).unwrap();
+        assert_eq!(settings.mode, Mode::Reject);
+    }
+}
