@@ -15,9 +15,17 @@ const MAX_SHOWN_CHARS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
-    Accept { warnings: Vec<String> },
-    Mutate { fixes: Vec<Location>, warnings: Vec<String> },
-    Reject { message: String, warnings: Vec<String> },
+    Accept {
+        warnings: Vec<String>,
+    },
+    Mutate {
+        fixes: Vec<Location>,
+        warnings: Vec<String>,
+    },
+    Reject {
+        message: String,
+        warnings: Vec<String>,
+    },
 }
 
 /// What the request is, as far as handling a violation depends on it.
@@ -101,8 +109,15 @@ pub(crate) fn decide(context: &Context, checked: &[(ImageSlot<'_>, Vec<Rule>)]) 
         }
     }
     if !refusals.is_empty() {
-        let kept = warnings.into_iter().filter(|(_, fix)| !fix).map(|(text, _)| text).collect();
-        return Decision::Reject { message: capped_message(refusals), warnings: capped_warnings(kept) };
+        let kept = warnings
+            .into_iter()
+            .filter(|(_, fix)| !fix)
+            .map(|(text, _)| text)
+            .collect();
+        return Decision::Reject {
+            message: capped_message(refusals),
+            warnings: capped_warnings(kept),
+        };
     }
     let warnings = capped_warnings(warnings.into_iter().map(|(text, _)| text).collect());
     if fixes.is_empty() {
@@ -139,10 +154,16 @@ fn capped_warnings(mut warnings: Vec<String>) -> Vec<String> {
 fn fixed_text(slot: &ImageSlot<'_>, rule: &Rule) -> String {
     let was = match rule {
         Rule::PullPolicy(PullPolicy::Written(policy)) => format!("was {}", Policy(policy)),
-        Rule::PullPolicy(PullPolicy::Defaulted(policy)) => format!("was unset, defaulting to {policy}"),
+        Rule::PullPolicy(PullPolicy::Defaulted(policy)) => {
+            format!("was unset, defaulting to {policy}")
+        }
         _ => String::new(),
     };
-    format!("{}: {} set to Always ({was})", Subject(slot), slot.location.list.policy_field())
+    format!(
+        "{}: {} set to Always ({was})",
+        Subject(slot),
+        slot.location.list.policy_field()
+    )
 }
 
 /// `spec.containers[0] "app" (nginx:1.27)`
@@ -151,7 +172,13 @@ struct Subject<'s, 'a>(&'s ImageSlot<'a>);
 impl fmt::Display for Subject<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let slot = self.0;
-        write!(f, "{} \"{}\" ({})", slot.location, Shown(&slot.name), Shown(&slot.image))
+        write!(
+            f,
+            "{} \"{}\" ({})",
+            slot.location,
+            Shown(&slot.name),
+            Shown(&slot.image)
+        )
     }
 }
 
@@ -219,9 +246,18 @@ mod tests {
     use rstest::rstest;
     use std::borrow::Cow;
 
-    fn slot(list: SlotList, index: usize, name: &'static str, image: &'static str) -> ImageSlot<'static> {
+    fn slot(
+        list: SlotList,
+        index: usize,
+        name: &'static str,
+        image: &'static str,
+    ) -> ImageSlot<'static> {
         ImageSlot {
-            location: Location { pod_spec_path: &["spec", "template", "spec"], list, index },
+            location: Location {
+                pod_spec_path: &["spec", "template", "spec"],
+                list,
+                index,
+            },
             name: Cow::Borrowed(name),
             image: Cow::Borrowed(image),
             pull_policy: Some(Cow::Borrowed("IfNotPresent")),
@@ -247,8 +283,12 @@ mod tests {
 
     #[test]
     fn reject_mode_message_is_the_spec_example() {
-        let checked = vec![(slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"), vec![if_not_present()])];
-        let Decision::Reject { message, warnings } = decide(&context(Mode::Reject), &checked) else {
+        let checked = vec![(
+            slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"),
+            vec![if_not_present()],
+        )];
+        let Decision::Reject { message, warnings } = decide(&context(Mode::Reject), &checked)
+        else {
             panic!("not rejected")
         };
         assert_eq!(message, SPEC_EXAMPLE);
@@ -257,10 +297,15 @@ mod tests {
 
     #[test]
     fn warn_mode_gives_the_same_texts_as_warnings() {
-        let checked = vec![(slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"), vec![if_not_present()])];
+        let checked = vec![(
+            slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"),
+            vec![if_not_present()],
+        )];
         assert_eq!(
             decide(&context(Mode::Warn), &checked),
-            Decision::Accept { warnings: vec![SPEC_EXAMPLE.to_owned()] }
+            Decision::Accept {
+                warnings: vec![SPEC_EXAMPLE.to_owned()]
+            }
         );
     }
 
@@ -268,7 +313,10 @@ mod tests {
     fn mutate_mode_fixes_each_slot_once_and_warns() {
         let first = slot(SlotList::Containers, 0, "app", "nginx:1.27");
         let volume = slot(SlotList::ImageVolumes, 1, "models", "models:v3");
-        let checked = vec![(first.clone(), vec![if_not_present()]), (volume.clone(), vec![if_not_present()])];
+        let checked = vec![
+            (first.clone(), vec![if_not_present()]),
+            (volume.clone(), vec![if_not_present()]),
+        ];
         let Decision::Mutate { fixes, warnings } = decide(&context(Mode::Mutate), &checked) else {
             panic!("not mutated")
         };
@@ -287,24 +335,51 @@ mod tests {
     #[case::reject(Mode::Reject)]
     fn tag_rules_refuse_and_drop_fixes(#[case] mode: Mode) {
         let checked = vec![
-            (slot(SlotList::Containers, 0, "app", "nginx:1.27"), vec![if_not_present()]),
-            (slot(SlotList::Containers, 1, "side", "envoy"), vec![Rule::MissingTag]),
-            (slot(SlotList::Containers, 2, "web", "web:latest"), vec![Rule::DeniedTag("latest".into())]),
+            (
+                slot(SlotList::Containers, 0, "app", "nginx:1.27"),
+                vec![if_not_present()],
+            ),
+            (
+                slot(SlotList::Containers, 1, "side", "envoy"),
+                vec![Rule::MissingTag],
+            ),
+            (
+                slot(SlotList::Containers, 2, "web", "web:latest"),
+                vec![Rule::DeniedTag("latest".into())],
+            ),
         ];
         let Decision::Reject { message, warnings } = decide(&context(mode), &checked) else {
             panic!("not rejected")
         };
-        assert!(message.contains("containers[1] \"side\" (envoy): image has neither tag nor digest"), "{message}");
-        assert!(message.contains("containers[2] \"web\" (web:latest): tag \"latest\" is denied"), "{message}");
-        assert_eq!(message.contains("containers[0]"), mode == Mode::Reject, "{message}");
+        assert!(
+            message.contains("containers[1] \"side\" (envoy): image has neither tag nor digest"),
+            "{message}"
+        );
+        assert!(
+            message.contains("containers[2] \"web\" (web:latest): tag \"latest\" is denied"),
+            "{message}"
+        );
+        assert_eq!(
+            message.contains("containers[0]"),
+            mode == Mode::Reject,
+            "{message}"
+        );
         assert!(warnings.is_empty());
     }
 
     #[test]
     fn invalid_references_refuse_even_in_warn_mode() {
-        let error = crate::reference::ImageReference::parse("NGINX").err().unwrap();
-        let checked = vec![(slot(SlotList::Containers, 0, "app", "NGINX"), vec![Rule::InvalidReference(error)])];
-        assert!(matches!(decide(&context(Mode::Warn), &checked), Decision::Reject { .. }));
+        let error = crate::reference::ImageReference::parse("NGINX")
+            .err()
+            .unwrap();
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", "NGINX"),
+            vec![Rule::InvalidReference(error)],
+        )];
+        assert!(matches!(
+            decide(&context(Mode::Warn), &checked),
+            Decision::Reject { .. }
+        ));
     }
 
     #[test]
@@ -312,9 +387,17 @@ mod tests {
         let mut context = context(Mode::Mutate);
         context.is_pod = true;
         context.updates_existing_pod = true;
-        let checked = vec![(slot(SlotList::Containers, 0, "app", "nginx:1.27"), vec![if_not_present()])];
-        let Decision::Reject { message, .. } = decide(&context, &checked) else { panic!("not rejected") };
-        assert!(message.ends_with("cannot be changed, so recreate the Pod with imagePullPolicy Always"), "{message}");
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", "nginx:1.27"),
+            vec![if_not_present()],
+        )];
+        let Decision::Reject { message, .. } = decide(&context, &checked) else {
+            panic!("not rejected")
+        };
+        assert!(
+            message.ends_with("cannot be changed, so recreate the Pod with imagePullPolicy Always"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -323,32 +406,58 @@ mod tests {
         context.is_pod = true;
         context.updates_existing_pod = true;
         context.adds_ephemeral_containers = true;
-        let checked = vec![(slot(SlotList::EphemeralContainers, 0, "debug", "busybox:1"), vec![if_not_present()])];
-        assert!(matches!(decide(&context, &checked), Decision::Mutate { .. }));
+        let checked = vec![(
+            slot(SlotList::EphemeralContainers, 0, "debug", "busybox:1"),
+            vec![if_not_present()],
+        )];
+        assert!(matches!(
+            decide(&context, &checked),
+            Decision::Mutate { .. }
+        ));
     }
 
     #[test]
     fn templates_only_warned_when_mutate_templates_is_off() {
         let mut context = context(Mode::Mutate);
         context.mutate_templates = false;
-        let checked = vec![(slot(SlotList::Containers, 0, "app", "nginx:1.27"), vec![if_not_present()])];
-        let Decision::Accept { warnings } = decide(&context, &checked) else { panic!("not accepted") };
-        assert!(warnings[0].contains("the Pods it creates get imagePullPolicy Always"), "{warnings:?}");
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", "nginx:1.27"),
+            vec![if_not_present()],
+        )];
+        let Decision::Accept { warnings } = decide(&context, &checked) else {
+            panic!("not accepted")
+        };
+        assert!(
+            warnings[0].contains("the Pods it creates get imagePullPolicy Always"),
+            "{warnings:?}"
+        );
         context.is_pod = true;
-        assert!(matches!(decide(&context, &checked), Decision::Mutate { .. }));
+        assert!(matches!(
+            decide(&context, &checked),
+            Decision::Mutate { .. }
+        ));
     }
 
     #[test]
     fn more_than_twenty_violations_are_counted() {
         let checked: Vec<_> = (0..25)
-            .map(|i| (slot(SlotList::Containers, i, "c", "app:latest"), vec![Rule::DeniedTag("latest".into())]))
+            .map(|i| {
+                (
+                    slot(SlotList::Containers, i, "c", "app:latest"),
+                    vec![Rule::DeniedTag("latest".into())],
+                )
+            })
             .collect();
-        let Decision::Reject { message, .. } = decide(&context(Mode::Mutate), &checked) else { panic!() };
+        let Decision::Reject { message, .. } = decide(&context(Mode::Mutate), &checked) else {
+            panic!()
+        };
         assert_eq!(message.matches("is denied").count(), MAX_LISTED);
         assert!(message.contains("containers[19]") && !message.contains("containers[20]"));
         assert!(message.ends_with("; and 5 more violations"), "{message}");
 
-        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else { panic!() };
+        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+            panic!()
+        };
         assert_eq!(warnings.len(), MAX_LISTED + 1);
         assert_eq!(warnings.last().unwrap(), "and 5 more warnings");
     }
@@ -359,10 +468,19 @@ mod tests {
         let mut odd = slot(SlotList::Containers, 0, "x\"\ny", long);
         odd.pull_policy = Some(Cow::Borrowed("Sometimes\n"));
         let rule = Rule::PullPolicy(PullPolicy::Written("Sometimes\n".into()));
-        let Decision::Reject { message, .. } = decide(&context(Mode::Reject), &[(odd, vec![rule])]) else { panic!() };
+        let Decision::Reject { message, .. } = decide(&context(Mode::Reject), &[(odd, vec![rule])])
+        else {
+            panic!()
+        };
         assert!(message.contains(r#""x\"\ny""#), "{message}");
-        assert!(message.contains(&format!("({}...)", "a".repeat(MAX_SHOWN_CHARS))), "{message}");
-        assert!(message.contains(r#"imagePullPolicy is "Sometimes\n", must be Always"#), "{message}");
+        assert!(
+            message.contains(&format!("({}...)", "a".repeat(MAX_SHOWN_CHARS))),
+            "{message}"
+        );
+        assert!(
+            message.contains(r#"imagePullPolicy is "Sometimes\n", must be Always"#),
+            "{message}"
+        );
         assert!(!message.contains('\n'));
     }
 
@@ -371,11 +489,19 @@ mod tests {
         let mut unset = slot(SlotList::Containers, 0, "app", "nginx:1.27");
         unset.pull_policy = None;
         let rule = Rule::PullPolicy(PullPolicy::Defaulted("IfNotPresent"));
-        let Decision::Reject { message, .. } = decide(&context(Mode::Reject), &[(unset.clone(), vec![rule.clone()])]) else {
+        let Decision::Reject { message, .. } = decide(
+            &context(Mode::Reject),
+            &[(unset.clone(), vec![rule.clone()])],
+        ) else {
             panic!()
         };
-        assert!(message.ends_with("imagePullPolicy is not set (defaults to IfNotPresent), must be Always"));
-        let Decision::Mutate { warnings, .. } = decide(&context(Mode::Mutate), &[(unset, vec![rule])]) else { panic!() };
+        assert!(message
+            .ends_with("imagePullPolicy is not set (defaults to IfNotPresent), must be Always"));
+        let Decision::Mutate { warnings, .. } =
+            decide(&context(Mode::Mutate), &[(unset, vec![rule])])
+        else {
+            panic!()
+        };
         assert!(warnings[0].ends_with("set to Always (was unset, defaulting to IfNotPresent)"));
     }
 }

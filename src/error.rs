@@ -16,6 +16,11 @@ pub(crate) enum RequestError {
     NotAnObject(String),
     NotAList(String),
     NotAString(String),
+    /// Readable JSON that no API server sends, such as a key given twice.
+    Malformed {
+        path: String,
+        reason: String,
+    },
     /// The object changed shape between reading it and mutating it; never expected.
     NotMutable(String),
 }
@@ -24,13 +29,16 @@ impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unreadable(reason) => write!(f, "the request cannot be read: {reason}"),
-            Self::InvalidSettings(errors) => write!(f, "the policy settings are not valid: {errors}"),
+            Self::InvalidSettings(errors) => {
+                write!(f, "the policy settings are not valid: {errors}")
+            }
             Self::NoObject => f.write_str("the request has no object to evaluate"),
             Self::ObjectNotAnObject => f.write_str("the object is not a JSON object"),
             Self::Missing(path) => write!(f, "the object has no {path}"),
             Self::NotAnObject(path) => write!(f, "{path} is not an object"),
             Self::NotAList(path) => write!(f, "{path} is not a list"),
             Self::NotAString(path) => write!(f, "{path} is not a string"),
+            Self::Malformed { path, reason } => write!(f, "{path} cannot be read: {reason}"),
             Self::NotMutable(pointer) => write!(f, "the object cannot be mutated at {pointer}"),
         }
     }

@@ -28,8 +28,14 @@ pub fn validate_settings(payload: &[u8]) -> SettingsValidationResponse {
         .map_err(|error| SettingsErrors(vec![SettingsError::Unreadable(error.to_string())]))
         .and_then(Settings::from_json);
     match parsed {
-        Ok(_) => SettingsValidationResponse { valid: true, message: None },
-        Err(errors) => SettingsValidationResponse { valid: false, message: Some(errors.to_string()) },
+        Ok(_) => SettingsValidationResponse {
+            valid: true,
+            message: None,
+        },
+        Err(errors) => SettingsValidationResponse {
+            valid: false,
+            message: Some(errors.to_string()),
+        },
     }
 }
 
@@ -37,14 +43,20 @@ fn evaluate(payload: &Payload<'_>) -> Result<Decision, RequestError> {
     let settings = Settings::from_json(payload.settings.map_or("{}", RawValue::get))
         .map_err(RequestError::InvalidSettings)?;
     let request = &payload.request;
-    let (Some(operation), Some(workload)) = (request.evaluated_operation(), request.workload()) else {
-        return Ok(Decision::Accept { warnings: Vec::new() });
+    let (Some(operation), Some(workload)) = (request.evaluated_operation(), request.workload())
+    else {
+        return Ok(Decision::Accept {
+            warnings: Vec::new(),
+        });
     };
     let object = request.object.ok_or(RequestError::NoObject)?;
     let mut slots = image_slots(workload.pod_spec(object)?, workload.pod_spec_path)?;
     if operation == Operation::Update {
         // An old object that cannot be read leaves every slot to be evaluated.
-        if let Some(old_slots) = request.old_object.and_then(|old| readable_slots(workload, old)) {
+        if let Some(old_slots) = request
+            .old_object
+            .and_then(|old| readable_slots(workload, old))
+        {
             slots = changed_slots(slots, &old_slots);
         }
     }

@@ -1,5 +1,14 @@
 //! image-pull-policy: a Kubewarden policy that makes every container pull its image with
 //! `imagePullPolicy: Always` and refuses missing or floating tags.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 use kubewarden_policy_sdk::protocol_version_guest;
 use wapc_guest::{register_function, CallResult};
@@ -16,6 +25,8 @@ mod settings;
 mod slots;
 mod update;
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
 
@@ -40,11 +51,18 @@ pub mod fuzzing {
     pub use crate::evaluation::{validate, validate_settings};
 
     /// Parses an image reference: `(name, tag, digest, fully qualified)`, or the error text.
-    pub fn parse_reference(written: &str) -> Result<(String, Option<String>, Option<String>, String), String> {
+    pub fn parse_reference(
+        written: &str,
+    ) -> Result<(String, Option<String>, Option<String>, String), String> {
         crate::reference::ImageReference::parse(written)
             .map(|r| {
                 let owned = |s: Option<&str>| s.map(str::to_owned);
-                (r.name().to_owned(), owned(r.tag()), owned(r.digest()), r.fully_qualified())
+                (
+                    r.name().to_owned(),
+                    owned(r.tag()),
+                    owned(r.digest()),
+                    r.fully_qualified(),
+                )
             })
             .map_err(|error| error.to_string())
     }

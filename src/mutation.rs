@@ -18,7 +18,10 @@ pub(crate) fn apply_fixes(object: &RawValue, fixes: &[Location]) -> Result<Value
             .pointer_mut(&pointer)
             .and_then(Value::as_object_mut)
             .ok_or_else(|| RequestError::NotMutable(pointer.clone()))?;
-        holder.insert(fix.policy_key().to_owned(), Value::String(ALWAYS.to_owned()));
+        holder.insert(
+            fix.policy_key().to_owned(),
+            Value::String(ALWAYS.to_owned()),
+        );
     }
     Ok(value)
 }
@@ -47,8 +50,16 @@ mod tests {
     #[test]
     fn only_pull_policies_change() {
         let fixes = [
-            Location { pod_spec_path: POD, list: SlotList::Containers, index: 0 },
-            Location { pod_spec_path: POD, list: SlotList::ImageVolumes, index: 0 },
+            Location {
+                pod_spec_path: POD,
+                list: SlotList::Containers,
+                index: 0,
+            },
+            Location {
+                pod_spec_path: POD,
+                list: SlotList::ImageVolumes,
+                index: 0,
+            },
         ];
         let mutated = apply_fixes(raw(ODD_POD), &fixes).unwrap();
         let mut expected: Value = serde_json::from_str(ODD_POD).unwrap();
@@ -59,9 +70,16 @@ mod tests {
 
     #[test]
     fn numbers_keys_and_strings_come_back_as_written() {
-        let fixes = [Location { pod_spec_path: POD, list: SlotList::Containers, index: 0 }];
+        let fixes = [Location {
+            pod_spec_path: POD,
+            list: SlotList::Containers,
+            index: 0,
+        }];
         let text = serde_json::to_string(&apply_fixes(raw(ODD_POD), &fixes).unwrap()).unwrap();
-        assert!(text.starts_with(r#"{"zeta":{"nested":[1,2,{"x":null}]},"apiVersion":"v1""#), "{text}");
+        assert!(
+            text.starts_with(r#"{"zeta":{"nested":[1,2,{"x":null}]},"apiVersion":"v1""#),
+            "{text}"
+        );
         assert!(text.contains(r#""big":12345678901234567890123456789,"float":1.10,"neg":-0.0,"int64":-9223372036854775808"#), "{text}");
         assert!(text.contains(r#"{"name":"app","futureContainerField":[],"image":"nginx:1.27","imagePullPolicy":"Always","ports":[]}"#), "{text}");
         assert!(text.contains("café \\\"q\\\""), "{text}");
@@ -69,8 +87,15 @@ mod tests {
 
     #[test]
     fn a_fix_outside_the_object_is_an_error_not_a_panic() {
-        let fixes = [Location { pod_spec_path: POD, list: SlotList::Containers, index: 7 }];
+        let fixes = [Location {
+            pod_spec_path: POD,
+            list: SlotList::Containers,
+            index: 7,
+        }];
         let error = apply_fixes(raw(ODD_POD), &fixes).unwrap_err();
-        assert_eq!(error.to_string(), "the object cannot be mutated at /spec/containers/7");
+        assert_eq!(
+            error.to_string(),
+            "the object cannot be mutated at /spec/containers/7"
+        );
     }
 }

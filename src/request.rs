@@ -84,13 +84,41 @@ pub(crate) struct Workload {
 const TEMPLATE: &[&str] = &["spec", "template", "spec"];
 
 const WORKLOADS: &[Workload] = &[
-    Workload { group: "", kind: "Pod", pod_spec_path: &["spec"] },
-    Workload { group: "apps", kind: "Deployment", pod_spec_path: TEMPLATE },
-    Workload { group: "apps", kind: "ReplicaSet", pod_spec_path: TEMPLATE },
-    Workload { group: "apps", kind: "StatefulSet", pod_spec_path: TEMPLATE },
-    Workload { group: "apps", kind: "DaemonSet", pod_spec_path: TEMPLATE },
-    Workload { group: "", kind: "ReplicationController", pod_spec_path: TEMPLATE },
-    Workload { group: "batch", kind: "Job", pod_spec_path: TEMPLATE },
+    Workload {
+        group: "",
+        kind: "Pod",
+        pod_spec_path: &["spec"],
+    },
+    Workload {
+        group: "apps",
+        kind: "Deployment",
+        pod_spec_path: TEMPLATE,
+    },
+    Workload {
+        group: "apps",
+        kind: "ReplicaSet",
+        pod_spec_path: TEMPLATE,
+    },
+    Workload {
+        group: "apps",
+        kind: "StatefulSet",
+        pod_spec_path: TEMPLATE,
+    },
+    Workload {
+        group: "apps",
+        kind: "DaemonSet",
+        pod_spec_path: TEMPLATE,
+    },
+    Workload {
+        group: "",
+        kind: "ReplicationController",
+        pod_spec_path: TEMPLATE,
+    },
+    Workload {
+        group: "batch",
+        kind: "Job",
+        pod_spec_path: TEMPLATE,
+    },
     Workload {
         group: "batch",
         kind: "CronJob",
@@ -117,7 +145,12 @@ impl Workload {
         }
         let mut current = object;
         for (depth, key) in self.pod_spec_path.iter().enumerate() {
-            let path = || self.pod_spec_path.get(..=depth).unwrap_or_default().join(".");
+            let path = || {
+                self.pod_spec_path
+                    .get(..=depth)
+                    .unwrap_or_default()
+                    .join(".")
+            };
             current = match field(current, key) {
                 Ok(Some(value)) => value,
                 Ok(None) => return Err(RequestError::Missing(path())),
@@ -208,7 +241,10 @@ mod tests {
         #[case] kind: &str,
         #[case] path: &str,
     ) {
-        assert_eq!(Workload::of(group, kind).unwrap().pod_spec_path.join("."), path);
+        assert_eq!(
+            Workload::of(group, kind).unwrap().pod_spec_path.join("."),
+            path
+        );
     }
 
     #[rstest]
@@ -227,7 +263,10 @@ mod tests {
                 "jobTemplate":{"spec":{"template":{"metadata":{},"spec":{"containers":[]}}}}}}"#,
         );
         let cronjob = Workload::of(Some("batch"), "CronJob").unwrap();
-        assert_eq!(cronjob.pod_spec(object).unwrap().get(), r#"{"containers":[]}"#);
+        assert_eq!(
+            cronjob.pod_spec(object).unwrap().get(),
+            r#"{"containers":[]}"#
+        );
     }
 
     #[rstest]
@@ -235,7 +274,10 @@ mod tests {
     #[case::null_spec(r#"{"spec":null}"#, "the object has no spec")]
     #[case::no_template(r#"{"spec":{}}"#, "the object has no spec.template")]
     #[case::spec_not_object(r#"{"spec":[]}"#, "spec is not an object")]
-    #[case::template_spec_not_object(r#"{"spec":{"template":{"spec":"x"}}}"#, "spec.template.spec is not an object")]
+    #[case::template_spec_not_object(
+        r#"{"spec":{"template":{"spec":"x"}}}"#,
+        "spec.template.spec is not an object"
+    )]
     #[case::object_not_object("[1]", "the object is not a JSON object")]
     fn unreadable_pod_specs_are_named(#[case] json: &str, #[case] expected: &str) {
         let deployment = Workload::of(Some("apps"), "Deployment").unwrap();
@@ -249,7 +291,10 @@ mod tests {
             "operation":"UPDATE","subResource":"ephemeralcontainers","object":{"spec":{}},
             "oldObject":null,"userInfo":{"username":"u"}},"settings":{"mode":"warn"}}"#;
         let payload = Payload::parse(payload).unwrap();
-        assert_eq!(payload.request.evaluated_operation(), Some(Operation::Update));
+        assert_eq!(
+            payload.request.evaluated_operation(),
+            Some(Operation::Update)
+        );
         assert!(payload.request.is_ephemeral_containers_update());
         assert!(payload.request.workload().unwrap().is_pod());
         assert!(payload.request.old_object.is_none());
@@ -261,16 +306,18 @@ mod tests {
     #[case::connect("CONNECT")]
     #[case::lower("create")]
     fn other_operations_are_not_evaluated(#[case] operation: &str) {
-        let payload = format!(
-            r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"{operation}"}}}}"#
-        );
+        let payload =
+            format!(r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"{operation}"}}}}"#);
         let payload = Payload::parse(payload.as_bytes()).unwrap();
         assert_eq!(payload.request.evaluated_operation(), None);
     }
 
     #[test]
     fn unreadable_payload_is_an_error() {
-        let error = Payload::parse(b"{\"request\":{}}").err().unwrap().to_string();
+        let error = Payload::parse(b"{\"request\":{}}")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(error.starts_with("the request cannot be read"), "{error}");
     }
 }

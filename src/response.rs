@@ -8,10 +8,15 @@ use crate::error::RequestError;
 use crate::mutation::apply_fixes;
 
 /// The response to an evaluated request; only a mutation builds the object as a JSON value.
-pub(crate) fn respond(decision: Result<Decision, RequestError>, object: Option<&RawValue>) -> ValidationResponse {
+pub(crate) fn respond(
+    decision: Result<Decision, RequestError>,
+    object: Option<&RawValue>,
+) -> ValidationResponse {
     match decision {
         Ok(Decision::Accept { warnings }) => response(true, None, None, warnings),
-        Ok(Decision::Reject { message, warnings }) => response(false, Some(message), None, warnings),
+        Ok(Decision::Reject { message, warnings }) => {
+            response(false, Some(message), None, warnings)
+        }
         Ok(Decision::Mutate { fixes, warnings }) => {
             let mutated = object
                 .ok_or(RequestError::NoObject)
@@ -41,6 +46,10 @@ fn response(
         code: None,
         mutated_object,
         audit_annotations: None,
-        warnings: if warnings.is_empty() { None } else { Some(warnings) },
+        warnings: if warnings.is_empty() {
+            None
+        } else {
+            Some(warnings)
+        },
     }
 }

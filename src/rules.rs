@@ -35,11 +35,17 @@ pub(crate) enum PullPolicy {
 /// Every rule `slot` breaks under `settings`, in a fixed order; empty when it complies.
 pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>) -> Vec<Rule> {
     if slot.location.list.is_container()
-        && settings.exempt_containers.iter().any(|p| p.matches(&slot.name))
+        && settings
+            .exempt_containers
+            .iter()
+            .any(|p| p.matches(&slot.name))
     {
         return Vec::new();
     }
-    let written_exempt = settings.exempt_images.iter().any(|p| p.matches(&slot.image));
+    let written_exempt = settings
+        .exempt_images
+        .iter()
+        .any(|p| p.matches(&slot.image));
     let reference = match ImageReference::parse(&slot.image) {
         Ok(reference) => reference,
         Err(_) if written_exempt => return Vec::new(),
@@ -105,9 +111,18 @@ mod tests {
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    fn slot<'a>(list: SlotList, name: &'a str, image: &'a str, policy: Option<&'a str>) -> ImageSlot<'a> {
+    fn slot<'a>(
+        list: SlotList,
+        name: &'a str,
+        image: &'a str,
+        policy: Option<&'a str>,
+    ) -> ImageSlot<'a> {
         ImageSlot {
-            location: Location { pod_spec_path: &["spec"], list, index: 0 },
+            location: Location {
+                pod_spec_path: &["spec"],
+                list,
+                index: 0,
+            },
             name: Cow::Borrowed(name),
             image: Cow::Borrowed(image),
             pull_policy: policy.map(Cow::Borrowed),
@@ -140,7 +155,11 @@ mod tests {
     #[case::digest_defaults_to_if_not_present(&format!("nginx@{DIGEST}"), None, vec![Rule::PullPolicy(PullPolicy::Defaulted("IfNotPresent"))])]
     #[case::latest_tag_and_digest_defaults_to_always(&format!("nginx:latest@{DIGEST}"), None, vec![])]
     #[case::tag_is_case_sensitive("nginx:LATEST", Some("Always"), vec![])]
-    fn default_settings(#[case] image: &str, #[case] policy: Option<&str>, #[case] expected: Vec<Rule>) {
+    fn default_settings(
+        #[case] image: &str,
+        #[case] policy: Option<&str>,
+        #[case] expected: Vec<Rule>,
+    ) {
         assert_eq!(check_with("{}", image, policy), expected);
     }
 
@@ -151,7 +170,10 @@ mod tests {
     #[case::spaces(" nginx:1")]
     fn invalid_references_are_violations_alone(#[case] image: &str) {
         let rules = check_with("{}", image, Some("IfNotPresent"));
-        assert!(matches!(rules.as_slice(), [Rule::InvalidReference(_)]), "{rules:?}");
+        assert!(
+            matches!(rules.as_slice(), [Rule::InvalidReference(_)]),
+            "{rules:?}"
+        );
     }
 
     #[test]
@@ -162,7 +184,10 @@ mod tests {
     #[test]
     fn denied_tags_replace_the_default_list() {
         let settings = r#"{"deniedTags":["dev","edge"]}"#;
-        assert_eq!(check_with(settings, "app:dev", Some("Always")), vec![Rule::DeniedTag("dev".into())]);
+        assert_eq!(
+            check_with(settings, "app:dev", Some("Always")),
+            vec![Rule::DeniedTag("dev".into())]
+        );
         assert_eq!(check_with(settings, "app:latest", Some("Always")), vec![]);
         assert_eq!(check_with(settings, "app:Dev", Some("Always")), vec![]);
     }
@@ -170,8 +195,14 @@ mod tests {
     #[test]
     fn require_digest() {
         let settings = r#"{"requireDigest":true}"#;
-        assert_eq!(check_with(settings, "app:1.0", Some("Always")), vec![Rule::MissingDigest]);
-        assert_eq!(check_with(settings, &format!("app@{DIGEST}"), Some("Always")), vec![]);
+        assert_eq!(
+            check_with(settings, "app:1.0", Some("Always")),
+            vec![Rule::MissingDigest]
+        );
+        assert_eq!(
+            check_with(settings, &format!("app@{DIGEST}"), Some("Always")),
+            vec![]
+        );
         assert_eq!(
             check_with(settings, "app", Some("Never")),
             vec![Rule::MissingTag, Rule::MissingDigest, written("Never")]
@@ -183,8 +214,15 @@ mod tests {
     #[case::digest_may_keep_never(&format!("app:1@{DIGEST}"), Some("Never"), vec![])]
     #[case::digest_defaulted(&format!("app@{DIGEST}"), None, vec![])]
     #[case::tag_still_needs_always("app:1", Some("IfNotPresent"), vec![written("IfNotPresent")])]
-    fn digests_without_always(#[case] image: &str, #[case] policy: Option<&str>, #[case] expected: Vec<Rule>) {
-        assert_eq!(check_with(r#"{"requireAlwaysForDigests":false}"#, image, policy), expected);
+    fn digests_without_always(
+        #[case] image: &str,
+        #[case] policy: Option<&str>,
+        #[case] expected: Vec<Rule>,
+    ) {
+        assert_eq!(
+            check_with(r#"{"requireAlwaysForDigests":false}"#, image, policy),
+            expected
+        );
     }
 
     #[rstest]
@@ -203,7 +241,11 @@ mod tests {
 
     #[test]
     fn qualified_pattern_matches_short_name() {
-        let rules = check_with(r#"{"exemptImages":["docker.io/library/nginx:*"]}"#, "nginx:1.27", Some("Never"));
+        let rules = check_with(
+            r#"{"exemptImages":["docker.io/library/nginx:*"]}"#,
+            "nginx:1.27",
+            Some("Never"),
+        );
         assert_eq!(rules, vec![]);
     }
 
@@ -214,7 +256,10 @@ mod tests {
     #[case::volume_named_alike(SlotList::ImageVolumes, false)]
     fn exempt_containers(#[case] list: SlotList, #[case] exempt: bool) {
         let settings = Settings::from_json(r#"{"exemptContainers":["istio-*"]}"#).unwrap();
-        let rules = check(&settings, &slot(list, "istio-proxy", "proxy", Some("Never")));
+        let rules = check(
+            &settings,
+            &slot(list, "istio-proxy", "proxy", Some("Never")),
+        );
         assert_eq!(rules.is_empty(), exempt, "{rules:?}");
         let other = check(&settings, &slot(list, "app", "proxy:1", Some("Never")));
         assert!(!other.is_empty());

@@ -183,9 +183,7 @@ impl Settings {
             "exemptContainers" => {
                 self.exempt_containers = parse_patterns("exemptContainers", value)?
             }
-            "mutateTemplates" => {
-                self.mutate_templates = parse_bool("mutateTemplates", value)?
-            }
+            "mutateTemplates" => self.mutate_templates = parse_bool("mutateTemplates", value)?,
             unknown => return Err(SettingsError::UnknownKey(unknown.to_owned())),
         }
         Ok(())
@@ -315,21 +313,39 @@ mod tests {
     }
 
     #[rstest]
-    #[case::unknown_key(r#"{"mod":"reject"}"#, "unknown key \"mod\"; the allowed keys are mode, requireTag")]
+    #[case::unknown_key(
+        r#"{"mod":"reject"}"#,
+        "unknown key \"mod\"; the allowed keys are mode, requireTag"
+    )]
     #[case::unknown_mode(r#"{"mode":"block"}"#, "mode: \"block\" is not a mode")]
     #[case::mode_case(r#"{"mode":"Reject"}"#, "mode: \"Reject\" is not a mode")]
     #[case::mode_not_string(r#"{"mode":1}"#, "mode: 1 is not a mode")]
     #[case::bool_as_string(r#"{"requireTag":"true"}"#, "requireTag: must be true or false")]
     #[case::digest_bool(r#"{"requireDigest":0}"#, "requireDigest: must be true or false")]
-    #[case::always_bool(r#"{"requireAlwaysForDigests":[]}"#, "requireAlwaysForDigests: must be true or false")]
-    #[case::templates_bool(r#"{"mutateTemplates":"no"}"#, "mutateTemplates: must be true or false")]
+    #[case::always_bool(
+        r#"{"requireAlwaysForDigests":[]}"#,
+        "requireAlwaysForDigests: must be true or false"
+    )]
+    #[case::templates_bool(
+        r#"{"mutateTemplates":"no"}"#,
+        "mutateTemplates: must be true or false"
+    )]
     #[case::tags_not_list(r#"{"deniedTags":"latest"}"#, "deniedTags: must be a list of strings")]
     #[case::tags_not_strings(r#"{"deniedTags":[1]}"#, "deniedTags: must be a list of strings")]
-    #[case::invalid_tag(r#"{"deniedTags":["ok","bad tag!"]}"#, "deniedTags[1]: \"bad tag!\" is not a valid tag")]
+    #[case::invalid_tag(
+        r#"{"deniedTags":["ok","bad tag!"]}"#,
+        "deniedTags[1]: \"bad tag!\" is not a valid tag"
+    )]
     #[case::empty_tag(r#"{"deniedTags":[""]}"#, "deniedTags[0]: \"\" is not a valid tag")]
     #[case::tag_dot(r#"{"deniedTags":[".x"]}"#, "deniedTags[0]: \".x\" is not a valid tag")]
-    #[case::empty_image_pattern(r#"{"exemptImages":["a",""]}"#, "exemptImages[1]: a pattern must not be empty")]
-    #[case::empty_container_pattern(r#"{"exemptContainers":[""]}"#, "exemptContainers[0]: a pattern must not be empty")]
+    #[case::empty_image_pattern(
+        r#"{"exemptImages":["a",""]}"#,
+        "exemptImages[1]: a pattern must not be empty"
+    )]
+    #[case::empty_container_pattern(
+        r#"{"exemptContainers":[""]}"#,
+        "exemptContainers[0]: a pattern must not be empty"
+    )]
     #[case::images_not_list(r#"{"exemptImages":{}}"#, "exemptImages: must be a list of strings")]
     #[case::duplicate(r#"{"mode":"warn","mode":"reject"}"#, "mode: given more than once")]
     #[case::not_object("[]", "settings must be an object")]

@@ -144,8 +144,17 @@ pub(crate) fn image_slots<'a>(
     pod_spec: &'a RawValue,
     pod_spec_path: &'static [&'static str],
 ) -> Result<Vec<ImageSlot<'a>>, RequestError> {
-    let lists: PodSpecLists<'a> = serde_json::from_str(pod_spec.get())
-        .map_err(|_| RequestError::NotAnObject(pod_spec_path.join(".")))?;
+    let lists: PodSpecLists<'a> = serde_json::from_str(pod_spec.get()).map_err(|error| {
+        let path = pod_spec_path.join(".");
+        if is_object(pod_spec) {
+            RequestError::Malformed {
+                path,
+                reason: error.to_string(),
+            }
+        } else {
+            RequestError::NotAnObject(path)
+        }
+    })?;
     let mut slots = Vec::new();
     for list in SlotList::ALL {
         let Some(raw_list) = lists.list(list).filter(|raw| raw.get() != "null") else {
@@ -156,7 +165,11 @@ pub(crate) fn image_slots<'a>(
         })?;
         slots.reserve(entries.len());
         for (index, raw_entry) in entries.into_iter().enumerate() {
-            let location = Location { pod_spec_path, list, index };
+            let location = Location {
+                pod_spec_path,
+                list,
+                index,
+            };
             if let Some(slot) = read_slot(raw_entry, location)? {
                 slots.push(slot);
             }
@@ -165,7 +178,10 @@ pub(crate) fn image_slots<'a>(
     Ok(slots)
 }
 
-fn read_slot<'a>(raw: &'a RawValue, location: Location) -> Result<Option<ImageSlot<'a>>, RequestError> {
+fn read_slot<'a>(
+    raw: &'a RawValue,
+    location: Location,
+) -> Result<Option<ImageSlot<'a>>, RequestError> {
     let entry: Entry<'a> = match serde_json::from_str(raw.get()) {
         Ok(entry) if is_object(raw) => entry,
         _ => return Err(RequestError::NotAnObject(location.to_string())),
@@ -175,7 +191,12 @@ fn read_slot<'a>(raw: &'a RawValue, location: Location) -> Result<Option<ImageSl
         let image = text(entry.image, &location, "image")?
             .ok_or_else(|| RequestError::Missing(format!("{location}.image")))?;
         let pull_policy = text(entry.image_pull_policy, &location, "imagePullPolicy")?;
-        return Ok(Some(ImageSlot { location, name, image, pull_policy }));
+        return Ok(Some(ImageSlot {
+            location,
+            name,
+            image,
+            pull_policy,
+        }));
     }
     let Some(volume_image) = entry.image.filter(|raw| raw.get() != "null") else {
         return Ok(None);
@@ -189,7 +210,12 @@ fn read_slot<'a>(raw: &'a RawValue, location: Location) -> Result<Option<ImageSl
     let image = text(reference, &location, "image.reference")?
         .ok_or_else(|| RequestError::Missing(format!("{location}.image.reference")))?;
     let pull_policy = text(pull_policy, &location, "image.pullPolicy")?;
-    Ok(Some(ImageSlot { location, name, image, pull_policy }))
+    Ok(Some(ImageSlot {
+        location,
+        name,
+        image,
+        pull_policy,
+    }))
 }
 
 /// A string field; `null` counts as absent.
@@ -214,7 +240,10 @@ mod tests {
     const POD: &[&str] = &["spec"];
     const TEMPLATE: &[&str] = &["spec", "template", "spec"];
 
-    fn slots_of<'a>(json: &'a str, path: &'static [&'static str]) -> Result<Vec<ImageSlot<'a>>, RequestError> {
+    fn slots_of<'a>(
+        json: &'a str,
+        path: &'static [&'static str],
+    ) -> Result<Vec<ImageSlot<'a>>, RequestError> {
         let raw: &RawValue = serde_json::from_str(json).unwrap();
         image_slots(raw, path)
     }
@@ -232,32 +261,88 @@ mod tests {
         let slots = slots_of(spec, TEMPLATE).unwrap();
         let seen: Vec<_> = slots
             .iter()
-            .map(|s| (s.location.to_string(), s.name.as_ref(), s.image.as_ref(), s.pull_policy.as_deref()))
+            .map(|s| {
+                (
+                    s.location.to_string(),
+                    s.name.as_ref(),
+                    s.image.as_ref(),
+                    s.pull_policy.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             seen,
             vec![
-                ("spec.template.spec.containers[0]".to_owned(), "app", "nginx:1.27", Some("Always")),
-                ("spec.template.spec.initContainers[0]".to_owned(), "setup", "busybox:1.36", Some("Never")),
-                ("spec.template.spec.initContainers[1]".to_owned(), "sidecar", "envoy:1", None),
-                ("spec.template.spec.ephemeralContainers[0]".to_owned(), "debug", "busybox:1.36", None),
-                ("spec.template.spec.volumes[1]".to_owned(), "models", "m:1", Some("IfNotPresent")),
+                (
+                    "spec.template.spec.containers[0]".to_owned(),
+                    "app",
+                    "nginx:1.27",
+                    Some("Always")
+                ),
+                (
+                    "spec.template.spec.initContainers[0]".to_owned(),
+                    "setup",
+                    "busybox:1.36",
+                    Some("Never")
+                ),
+                (
+                    "spec.template.spec.initContainers[1]".to_owned(),
+                    "sidecar",
+                    "envoy:1",
+                    None
+                ),
+                (
+                    "spec.template.spec.ephemeralContainers[0]".to_owned(),
+                    "debug",
+                    "busybox:1.36",
+                    None
+                ),
+                (
+                    "spec.template.spec.volumes[1]".to_owned(),
+                    "models",
+                    "m:1",
+                    Some("IfNotPresent")
+                ),
             ]
         );
     }
 
     #[rstest]
-    #[case::container(SlotList::Containers, 3, "/spec/template/spec/containers/3", "imagePullPolicy")]
-    #[case::init(SlotList::InitContainers, 0, "/spec/template/spec/initContainers/0", "imagePullPolicy")]
-    #[case::ephemeral(SlotList::EphemeralContainers, 1, "/spec/template/spec/ephemeralContainers/1", "imagePullPolicy")]
-    #[case::volume(SlotList::ImageVolumes, 2, "/spec/template/spec/volumes/2/image", "pullPolicy")]
+    #[case::container(
+        SlotList::Containers,
+        3,
+        "/spec/template/spec/containers/3",
+        "imagePullPolicy"
+    )]
+    #[case::init(
+        SlotList::InitContainers,
+        0,
+        "/spec/template/spec/initContainers/0",
+        "imagePullPolicy"
+    )]
+    #[case::ephemeral(
+        SlotList::EphemeralContainers,
+        1,
+        "/spec/template/spec/ephemeralContainers/1",
+        "imagePullPolicy"
+    )]
+    #[case::volume(
+        SlotList::ImageVolumes,
+        2,
+        "/spec/template/spec/volumes/2/image",
+        "pullPolicy"
+    )]
     fn pointers_reach_the_pull_policy_holder(
         #[case] list: SlotList,
         #[case] index: usize,
         #[case] pointer: &str,
         #[case] key: &str,
     ) {
-        let location = Location { pod_spec_path: TEMPLATE, list, index };
+        let location = Location {
+            pod_spec_path: TEMPLATE,
+            list,
+            index,
+        };
         assert_eq!(location.policy_holder_pointer(), pointer);
         assert_eq!(location.policy_key(), key);
         assert!(list.policy_field().ends_with(key));
@@ -265,7 +350,11 @@ mod tests {
 
     #[test]
     fn escaped_strings_are_decoded() {
-        let slots = slots_of(r#"{"containers":[{"name":"a\u0070p","image":"nginx\u003alatest"}]}"#, POD).unwrap();
+        let slots = slots_of(
+            r#"{"containers":[{"name":"a\u0070p","image":"nginx\u003alatest"}]}"#,
+            POD,
+        )
+        .unwrap();
         assert_eq!(slots[0].name, "app");
         assert_eq!(slots[0].image, "nginx:latest");
     }
@@ -282,19 +371,49 @@ mod tests {
     #[case::containers_object(r#"{"containers":{"name":"a"}}"#, "spec.containers is not a list")]
     #[case::init_string(r#"{"initContainers":"x"}"#, "spec.initContainers is not a list")]
     #[case::volumes_number(r#"{"volumes":1}"#, "spec.volumes is not a list")]
-    #[case::entry_not_object(r#"{"containers":[{"name":"a","image":"b:1"},"c"]}"#, "spec.containers[1] is not an object")]
+    #[case::entry_not_object(
+        r#"{"containers":[{"name":"a","image":"b:1"},"c"]}"#,
+        "spec.containers[1] is not an object"
+    )]
     #[case::entry_null(r#"{"containers":[null]}"#, "spec.containers[0] is not an object")]
-    #[case::image_number(r#"{"containers":[{"name":"a","image":42}]}"#, "spec.containers[0].image is not a string")]
-    #[case::image_missing(r#"{"containers":[{"name":"a"}]}"#, "the object has no spec.containers[0].image")]
-    #[case::image_null(r#"{"ephemeralContainers":[{"name":"a","image":null}]}"#, "the object has no spec.ephemeralContainers[0].image")]
-    #[case::name_number(r#"{"containers":[{"name":1,"image":"a:1"}]}"#, "spec.containers[0].name is not a string")]
-    #[case::policy_bool(r#"{"containers":[{"name":"a","image":"a:1","imagePullPolicy":true}]}"#, "spec.containers[0].imagePullPolicy is not a string")]
-    #[case::volume_image_string(r#"{"volumes":[{"name":"v","image":"a:1"}]}"#, "spec.volumes[0].image is not an object")]
-    #[case::volume_no_reference(r#"{"volumes":[{"name":"v","image":{}}]}"#, "the object has no spec.volumes[0].image.reference")]
-    #[case::volume_reference_list(r#"{"volumes":[{"name":"v","image":{"reference":[]}}]}"#, "spec.volumes[0].image.reference is not a string")]
-    #[case::spec_duplicate_list(r#"{"containers":[],"containers":[]}"#, "spec is not an object")]
+    #[case::image_number(
+        r#"{"containers":[{"name":"a","image":42}]}"#,
+        "spec.containers[0].image is not a string"
+    )]
+    #[case::image_missing(
+        r#"{"containers":[{"name":"a"}]}"#,
+        "the object has no spec.containers[0].image"
+    )]
+    #[case::image_null(
+        r#"{"ephemeralContainers":[{"name":"a","image":null}]}"#,
+        "the object has no spec.ephemeralContainers[0].image"
+    )]
+    #[case::name_number(
+        r#"{"containers":[{"name":1,"image":"a:1"}]}"#,
+        "spec.containers[0].name is not a string"
+    )]
+    #[case::policy_bool(
+        r#"{"containers":[{"name":"a","image":"a:1","imagePullPolicy":true}]}"#,
+        "spec.containers[0].imagePullPolicy is not a string"
+    )]
+    #[case::volume_image_string(
+        r#"{"volumes":[{"name":"v","image":"a:1"}]}"#,
+        "spec.volumes[0].image is not an object"
+    )]
+    #[case::volume_no_reference(
+        r#"{"volumes":[{"name":"v","image":{}}]}"#,
+        "the object has no spec.volumes[0].image.reference"
+    )]
+    #[case::volume_reference_list(
+        r#"{"volumes":[{"name":"v","image":{"reference":[]}}]}"#,
+        "spec.volumes[0].image.reference is not a string"
+    )]
+    #[case::spec_duplicate_list(
+        r#"{"containers":[],"containers":[]}"#,
+        "spec cannot be read: duplicate field `containers`"
+    )]
     fn malformed_specs_are_named(#[case] spec: &str, #[case] expected: &str) {
         let error = slots_of(spec, POD).unwrap_err().to_string();
-        assert_eq!(error, expected);
+        assert!(error.starts_with(expected), "{error:?} is not {expected:?}");
     }
 }

@@ -1,0 +1,353 @@
+//! The whole path, payload bytes to response, over the real admission requests in `test_data/`.
+
+use rstest::rstest;
+use serde_json::{json, Value};
+
+use crate::evaluation::{validate, validate_settings};
+
+pub(crate) fn fixture(name: &str) -> Value {
+    let path = format!("{}/test_data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let value: Value = serde_json::from_str(&text).unwrap();
+    match value.get("request") {
+        Some(request) => request.clone(),
+        None => value,
+    }
+}
+
+/// What a response says, in a shape tests can compare.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) accepted: bool,
+    pub(crate) message: Option<String>,
+    pub(crate) warnings: Vec<String>,
+    /// JSON Pointers at which the mutated object differs from the request's object.
+    pub(crate) changed: Vec<String>,
+}
+
+pub(crate) fn evaluate(request: &Value, settings: &Value) -> Outcome {
+    let payload = serde_json::to_vec(&json!({ "request": request, "settings": settings })).unwrap();
+    let response = serde_json::to_value(validate(&payload)).unwrap();
+    let mut changed = Vec::new();
+    if let Some(mutated) = response.get("mutated_object").filter(|v| !v.is_null()) {
+        differences("", &request["object"], mutated, &mut changed);
+        assert!(!changed.is_empty(), "a mutation that changes nothing");
+    }
+    Outcome {
+        accepted: response["accepted"].as_bool().unwrap(),
+        message: response["message"].as_str().map(str::to_owned),
+        warnings: serde_json::from_value(response["warnings"].clone()).unwrap_or_default(),
+        changed,
+    }
+}
+
+/// Pointers of every leaf that differs, added or removed between `a` and `b`.
+pub(crate) fn differences(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in a {
+                let here = format!("{at}/{key}");
+                match b.get(key) {
+                    Some(other) => differences(&here, value, other, out),
+                    None => out.push(here),
+                }
+            }
+            for key in b.keys().filter(|key| !a.contains_key(*key)) {
+                out.push(format!("{at}/{key}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{at}/{i}"), x, y, out);
+            }
+        }
+        (a, b) if a == b => {}
+        _ => out.push(at.to_owned()),
+    }
+}
+
+fn defaults() -> Value {
+    json!({})
+}
+
+#[rstest]
+#[case::pod("pod-ifnotpresent.json", &["/spec/containers/0/imagePullPolicy"])]
+#[case::pod_without_policy("pod-no-policy.json", &["/spec/containers/0/imagePullPolicy"])]
+#[case::registry_port_and_tag("pod-localhost-port-tagged.json", &["/spec/containers/0/imagePullPolicy"])]
+#[case::digest("pod-digest.json", &["/spec/containers/0/imagePullPolicy"])]
+#[case::deployment("deployment.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::deployment_defaulted("deployment-defaulted.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::replicaset("replicaset.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::statefulset("statefulset.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::daemonset("daemonset.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::replicationcontroller("replicationcontroller.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::job("job.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::cronjob("cronjob.json", &["/spec/jobTemplate/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::admission_review("admission-review-pod.json", &["/spec/containers/0/imagePullPolicy"])]
+#[case::only_the_changed_container("deployment-update-image.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::policy_only_update("deployment-update-policy-only.json", &["/spec/template/spec/containers/0/imagePullPolicy"])]
+#[case::new_ephemeral_container("pod-ephemeral-debug.json", &["/spec/ephemeralContainers/0/imagePullPolicy"])]
+#[case::extra_fields("pod-extra-fields.json", &["/spec/containers/0/imagePullPolicy"])]
+fn mutated_at_exactly(#[case] file: &str, #[case] expected: &[&str]) {
+    let outcome = evaluate(&fixture(file), &defaults());
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(outcome.changed, expected);
+    assert_eq!(outcome.warnings.len(), expected.len(), "{outcome:?}");
+    assert!(
+        outcome.warnings.iter().all(|w| w.contains("set to Always")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn every_list_is_mutated() {
+    let outcome = evaluate(&fixture("pod-all-lists.json"), &defaults());
+    assert!(outcome.accepted, "{outcome:?}");
+    let mut changed = outcome.changed.clone();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            "/spec/containers/0/imagePullPolicy",
+            "/spec/containers/1/imagePullPolicy",
+            "/spec/ephemeralContainers/0/imagePullPolicy",
+            "/spec/initContainers/0/imagePullPolicy",
+            "/spec/initContainers/1/imagePullPolicy",
+            "/spec/volumes/1/image/pullPolicy",
+        ]
+    );
+    assert_eq!(outcome.warnings.len(), 6);
+}
+
+#[test]
+fn the_mutated_object_is_the_request_object_but_for_the_pull_policy() {
+    let request = fixture("pod-extra-fields.json");
+    let payload = serde_json::to_vec(&json!({ "request": request, "settings": {} })).unwrap();
+    let mutated = validate(&payload).mutated_object.unwrap();
+    let mut expected = request["object"].clone();
+    expected["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+    assert_eq!(mutated, expected);
+}
+
+#[rstest]
+#[case::compliant_pod("pod-compliant.json")]
+#[case::compliant_deployment("deployment-compliant.json")]
+#[case::tag_and_digest("pod-tag-and-digest.json")]
+#[case::other_kind("configmap.json")]
+#[case::label_change("pod-update-label.json")]
+#[case::finalizer_removal("deployment-update-finalizer-removal.json")]
+#[case::delete("deployment-delete.json")]
+fn accepted_untouched(#[case] file: &str) {
+    let outcome = evaluate(&fixture(file), &defaults());
+    assert!(outcome.accepted, "{outcome:?}");
+    assert!(
+        outcome.changed.is_empty() && outcome.warnings.is_empty(),
+        "{outcome:?}"
+    );
+}
+
+#[rstest]
+#[case::latest(
+    "pod-latest.json",
+    "spec.containers[0] \"web\" (nginx:latest): tag \"latest\" is denied"
+)]
+#[case::untagged(
+    "pod-untagged.json",
+    "spec.containers[0] \"web\" (nginx): image has neither tag nor digest"
+)]
+#[case::registry_port(
+    "pod-localhost-port.json",
+    "(localhost:5000/app): image has neither tag nor digest"
+)]
+#[case::uppercase("pod-uppercase.json", "(NGINX:1.27): invalid image reference")]
+#[case::cronjob_init("cronjob-latest-init.json", "spec.jobTemplate.spec.template.spec.initContainers[0] \"wait\" (busybox:latest): tag \"latest\" is denied")]
+#[case::existing_pod("pod-update-image.json", "cannot be changed, so recreate the Pod")]
+#[case::null_object("malformed-null-object.json", "the request has no object to evaluate")]
+#[case::containers_not_list("malformed-containers-not-list.json", "spec.containers is not a list")]
+#[case::image_not_string(
+    "malformed-image-not-string.json",
+    "spec.containers[0].image is not a string"
+)]
+#[case::missing_image(
+    "malformed-missing-image.json",
+    "the object has no spec.containers[0].image"
+)]
+fn rejected(#[case] file: &str, #[case] expected: &str) {
+    let outcome = evaluate(&fixture(file), &defaults());
+    assert!(!outcome.accepted, "{outcome:?}");
+    let message = outcome.message.unwrap();
+    assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    assert!(outcome.changed.is_empty());
+}
+
+#[test]
+fn update_without_old_object_evaluates_every_container() {
+    let outcome = evaluate(&fixture("deployment-update-no-oldobject.json"), &defaults());
+    assert_eq!(
+        outcome.changed,
+        [
+            "/spec/template/spec/containers/0/imagePullPolicy",
+            "/spec/template/spec/containers/1/imagePullPolicy"
+        ]
+    );
+}
+
+#[test]
+fn unreadable_old_object_evaluates_every_container() {
+    let mut request = fixture("deployment-update-image.json");
+    request["oldObject"] = json!({"spec": "garbage"});
+    assert_eq!(evaluate(&request, &defaults()).changed.len(), 2);
+}
+
+#[test]
+fn reject_mode_refuses_what_mutate_mode_fixes() {
+    let outcome = evaluate(&fixture("pod-all-lists.json"), &json!({"mode": "reject"}));
+    assert!(!outcome.accepted);
+    let message = outcome.message.unwrap();
+    let order: Vec<_> = [
+        "containers[0]",
+        "containers[1]",
+        "initContainers[0]",
+        "initContainers[1]",
+        "ephemeralContainers[0]",
+        "volumes[1]",
+    ]
+    .iter()
+    .map(|at| {
+        message
+            .find(&format!("spec.{at} "))
+            .unwrap_or_else(|| panic!("{at} missing from {message}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{message}");
+    assert!(
+        message.contains("image.pullPolicy is IfNotPresent, must be Always"),
+        "{message}"
+    );
+}
+
+#[test]
+fn warn_mode_accepts_with_a_warning_per_violation() {
+    let outcome = evaluate(&fixture("pod-all-lists.json"), &json!({"mode": "warn"}));
+    assert!(outcome.accepted && outcome.changed.is_empty());
+    assert_eq!(outcome.warnings.len(), 6);
+    let rejected = evaluate(&fixture("pod-all-lists.json"), &json!({"mode": "reject"}));
+    assert_eq!(rejected.message.unwrap(), outcome.warnings.join("; "));
+}
+
+#[test]
+fn warn_mode_warns_on_tags_too() {
+    let outcome = evaluate(
+        &fixture("cronjob-latest-init.json"),
+        &json!({"mode": "warn"}),
+    );
+    assert!(outcome.accepted);
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("tag \"latest\" is denied")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn mutate_templates_off_warns_on_workloads_and_mutates_pods() {
+    let settings = json!({"mutateTemplates": false});
+    let deployment = evaluate(&fixture("deployment.json"), &settings);
+    assert!(deployment.accepted && deployment.changed.is_empty());
+    assert!(
+        deployment.warnings[0].contains("the Pods it creates get imagePullPolicy Always"),
+        "{deployment:?}"
+    );
+    let pod = evaluate(&fixture("pod-ifnotpresent.json"), &settings);
+    assert_eq!(pod.changed, ["/spec/containers/0/imagePullPolicy"]);
+}
+
+#[test]
+fn require_digest_refuses_tags() {
+    let outcome = evaluate(
+        &fixture("pod-compliant.json"),
+        &json!({"requireDigest": true}),
+    );
+    assert!(outcome
+        .message
+        .unwrap()
+        .contains("image is not pinned by a digest"));
+    let pinned = evaluate(
+        &fixture("pod-digest.json"),
+        &json!({"requireDigest": true, "requireAlwaysForDigests": false}),
+    );
+    assert!(pinned.accepted && pinned.changed.is_empty(), "{pinned:?}");
+}
+
+#[test]
+fn exemptions_skip_every_rule() {
+    let images = json!({"exemptImages": ["docker.io/library/nginx:*"]});
+    let latest = evaluate(&fixture("pod-latest.json"), &images);
+    assert!(latest.accepted && latest.changed.is_empty(), "{latest:?}");
+    let containers = json!({"exemptContainers": ["we?"]});
+    let untagged = evaluate(&fixture("pod-untagged.json"), &containers);
+    assert!(
+        untagged.accepted && untagged.changed.is_empty(),
+        "{untagged:?}"
+    );
+}
+
+#[rstest]
+#[case::settings_fixture_reject("reject.json", true)]
+#[case::settings_fixture_warn("warn.json", true)]
+#[case::settings_fixture_templates("no-templates.json", true)]
+#[case::settings_fixture_digests("digests.json", true)]
+#[case::settings_fixture_exemptions("exemptions.json", true)]
+#[case::settings_fixture_unknown_key("invalid-unknown-key.json", false)]
+#[case::settings_fixture_mode("invalid-mode.json", false)]
+#[case::settings_fixture_tag("invalid-denied-tag.json", false)]
+fn settings_fixtures(#[case] file: &str, #[case] valid: bool) {
+    let path = format!("{}/test_data/settings/{file}", env!("CARGO_MANIFEST_DIR"));
+    let response = validate_settings(&std::fs::read(path).unwrap());
+    assert_eq!(response.valid, valid, "{:?}", response.message);
+    assert_eq!(response.message.is_none(), valid);
+}
+
+#[test]
+fn invalid_settings_in_a_request_refuse_it() {
+    let outcome = evaluate(&fixture("pod-compliant.json"), &json!({"mode": "block"}));
+    assert!(!outcome.accepted);
+    assert!(outcome
+        .message
+        .unwrap()
+        .starts_with("the policy settings are not valid: mode:"));
+}
+
+#[rstest]
+#[case::empty(b"".as_slice())]
+#[case::not_json(b"\xff\xfe".as_slice())]
+#[case::array(b"[]".as_slice())]
+#[case::no_request(b"{\"settings\":{}}".as_slice())]
+#[case::request_null(b"{\"request\":null}".as_slice())]
+fn unreadable_payloads_are_refused(#[case] payload: &[u8]) {
+    let response = validate(payload);
+    assert!(!response.accepted);
+    assert!(response
+        .message
+        .unwrap()
+        .starts_with("the request cannot be read"));
+}
+
+#[test]
+fn ten_thousand_containers_get_one_capped_message() {
+    let containers: Vec<_> = (0..10_000)
+        .map(|i| json!({"name": format!("c{i}"), "image": "app:latest"}))
+        .collect();
+    let mut request = fixture("pod-compliant.json");
+    request["object"]["spec"]["containers"] = Value::Array(containers);
+    let outcome = evaluate(&request, &defaults());
+    let message = outcome.message.unwrap();
+    assert_eq!(message.matches("is denied").count(), 20);
+    assert!(
+        message.ends_with("and 9980 more violations"),
+        "{}",
+        &message[message.len() - 60..]
+    );
+}

@@ -7,17 +7,24 @@ use crate::slots::{ImageSlot, SlotList};
 
 /// The slots of `slots` that are new in their list, or whose image or pull policy differ
 /// from the first slot of the same name in the same list of `old_slots`.
-pub(crate) fn changed_slots<'a>(slots: Vec<ImageSlot<'a>>, old_slots: &[ImageSlot<'_>]) -> Vec<ImageSlot<'a>> {
+pub(crate) fn changed_slots<'a>(
+    slots: Vec<ImageSlot<'a>>,
+    old_slots: &[ImageSlot<'_>],
+) -> Vec<ImageSlot<'a>> {
     let mut old_by_name: BTreeMap<(SlotList, &str), &ImageSlot<'_>> = BTreeMap::new();
     for old in old_slots {
-        old_by_name.entry((old.location.list, old.name.as_ref())).or_insert(old);
+        old_by_name
+            .entry((old.location.list, old.name.as_ref()))
+            .or_insert(old);
     }
     slots
         .into_iter()
-        .filter(|slot| match old_by_name.get(&(slot.location.list, slot.name.as_ref())) {
-            Some(old) => old.image != slot.image || old.pull_policy != slot.pull_policy,
-            None => true,
-        })
+        .filter(
+            |slot| match old_by_name.get(&(slot.location.list, slot.name.as_ref())) {
+                Some(old) => old.image != slot.image || old.pull_policy != slot.pull_policy,
+                None => true,
+            },
+        )
         .collect()
 }
 
@@ -27,9 +34,19 @@ mod tests {
     use crate::slots::Location;
     use std::borrow::Cow;
 
-    fn slot(list: SlotList, index: usize, name: &'static str, image: &'static str, policy: Option<&'static str>) -> ImageSlot<'static> {
+    fn slot(
+        list: SlotList,
+        index: usize,
+        name: &'static str,
+        image: &'static str,
+        policy: Option<&'static str>,
+    ) -> ImageSlot<'static> {
         ImageSlot {
-            location: Location { pod_spec_path: &["spec"], list, index },
+            location: Location {
+                pod_spec_path: &["spec"],
+                list,
+                index,
+            },
             name: Cow::Borrowed(name),
             image: Cow::Borrowed(image),
             pull_policy: policy.map(Cow::Borrowed),
@@ -37,13 +54,22 @@ mod tests {
     }
 
     fn names(slots: &[ImageSlot<'_>]) -> Vec<String> {
-        slots.iter().map(|s| format!("{:?}/{}", s.location.list, s.name)).collect()
+        slots
+            .iter()
+            .map(|s| format!("{:?}/{}", s.location.list, s.name))
+            .collect()
     }
 
     #[test]
     fn unchanged_slots_are_dropped() {
         let old = vec![
-            slot(SlotList::Containers, 0, "app", "nginx:latest", Some("IfNotPresent")),
+            slot(
+                SlotList::Containers,
+                0,
+                "app",
+                "nginx:latest",
+                Some("IfNotPresent"),
+            ),
             slot(SlotList::InitContainers, 0, "setup", "busybox", None),
         ];
         assert!(changed_slots(old.clone(), &old).is_empty());
@@ -52,39 +78,117 @@ mod tests {
     #[test]
     fn image_policy_and_new_names_are_kept() {
         let old = vec![
-            slot(SlotList::Containers, 0, "a", "nginx:1.26", Some("IfNotPresent")),
+            slot(
+                SlotList::Containers,
+                0,
+                "a",
+                "nginx:1.26",
+                Some("IfNotPresent"),
+            ),
             slot(SlotList::Containers, 1, "b", "nginx:1.26", Some("Always")),
-            slot(SlotList::Containers, 2, "c", "nginx:1.26", Some("IfNotPresent")),
+            slot(
+                SlotList::Containers,
+                2,
+                "c",
+                "nginx:1.26",
+                Some("IfNotPresent"),
+            ),
         ];
         let new = vec![
-            slot(SlotList::Containers, 0, "a", "nginx:1.27", Some("IfNotPresent")),
-            slot(SlotList::Containers, 1, "b", "nginx:1.26", Some("IfNotPresent")),
-            slot(SlotList::Containers, 2, "c", "nginx:1.26", Some("IfNotPresent")),
-            slot(SlotList::Containers, 3, "d", "nginx:1.26", Some("IfNotPresent")),
+            slot(
+                SlotList::Containers,
+                0,
+                "a",
+                "nginx:1.27",
+                Some("IfNotPresent"),
+            ),
+            slot(
+                SlotList::Containers,
+                1,
+                "b",
+                "nginx:1.26",
+                Some("IfNotPresent"),
+            ),
+            slot(
+                SlotList::Containers,
+                2,
+                "c",
+                "nginx:1.26",
+                Some("IfNotPresent"),
+            ),
+            slot(
+                SlotList::Containers,
+                3,
+                "d",
+                "nginx:1.26",
+                Some("IfNotPresent"),
+            ),
         ];
-        assert_eq!(names(&changed_slots(new, &old)), ["Containers/a", "Containers/b", "Containers/d"]);
+        assert_eq!(
+            names(&changed_slots(new, &old)),
+            ["Containers/a", "Containers/b", "Containers/d"]
+        );
     }
 
     #[test]
     fn a_container_moved_to_another_list_is_new() {
-        let old = vec![slot(SlotList::InitContainers, 0, "app", "nginx:1", Some("Never"))];
-        let new = vec![slot(SlotList::Containers, 0, "app", "nginx:1", Some("Never"))];
+        let old = vec![slot(
+            SlotList::InitContainers,
+            0,
+            "app",
+            "nginx:1",
+            Some("Never"),
+        )];
+        let new = vec![slot(
+            SlotList::Containers,
+            0,
+            "app",
+            "nginx:1",
+            Some("Never"),
+        )];
         assert_eq!(names(&changed_slots(new, &old)), ["Containers/app"]);
     }
 
     #[test]
     fn new_ephemeral_containers_are_kept_old_ones_dropped() {
-        let old = vec![slot(SlotList::EphemeralContainers, 0, "debug-1", "busybox:1", Some("IfNotPresent"))];
+        let old = vec![slot(
+            SlotList::EphemeralContainers,
+            0,
+            "debug-1",
+            "busybox:1",
+            Some("IfNotPresent"),
+        )];
         let new = vec![
-            slot(SlotList::EphemeralContainers, 0, "debug-1", "busybox:1", Some("IfNotPresent")),
-            slot(SlotList::EphemeralContainers, 1, "debug-2", "busybox:1", Some("IfNotPresent")),
+            slot(
+                SlotList::EphemeralContainers,
+                0,
+                "debug-1",
+                "busybox:1",
+                Some("IfNotPresent"),
+            ),
+            slot(
+                SlotList::EphemeralContainers,
+                1,
+                "debug-2",
+                "busybox:1",
+                Some("IfNotPresent"),
+            ),
         ];
-        assert_eq!(names(&changed_slots(new, &old)), ["EphemeralContainers/debug-2"]);
+        assert_eq!(
+            names(&changed_slots(new, &old)),
+            ["EphemeralContainers/debug-2"]
+        );
     }
 
     #[test]
     fn dropping_an_explicit_policy_is_a_change() {
-        let old = vec![slot(SlotList::Containers, 0, "a", "nginx:1", Some("Always"))];
+        let old = vec![slot(
+            SlotList::Containers,
+            0,
+            "a",
+            "nginx:1",
+            Some("Always"),
+        )];
         let new = vec![slot(SlotList::Containers, 0, "a", "nginx:1", None)];
         assert_eq!(changed_slots(new, &old).len(), 1);
     }
