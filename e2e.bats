@@ -1,0 +1,1117 @@
+#!/usr/bin/env bats
+# End-to-end tests: the built policy module, run by a real WebAssembly host.
+#
+#   make e2e-tests                    # builds policy.wasm and target/host/policy-host, then runs this
+#   bats e2e.bats                     # from the repository root, once both are built
+#   KWCTL=kwctl POLICY=annotated-policy.wasm bats e2e.bats   # the same file under the real kwctl
+#
+# Fixtures: test_data/*.json (see test_data/README.md) and test_data/e2e/*.json
+# (made by test_data/e2e/generate.sh). The very large requests are built in
+# setup_file. Every case checks `allowed` and the patch (exactly the expected
+# paths, only add/replace of "Always" on .../imagePullPolicy or
+# .../image/pullPolicy, or no patch at all), and the message or warnings where
+# they matter.
+
+bats_require_minimum_version 1.5.0
+
+KWCTL=${KWCTL:-target/host/policy-host}
+POLICY=${POLICY:-policy.wasm} # with real kwctl: POLICY=annotated-policy.wasm
+
+E=test_data/e2e
+
+# ---------------------------------------------------------------------------
+# Helpers (no bats-support / bats-assert: plain bash and jq)
+# ---------------------------------------------------------------------------
+
+# Prints a failure reason with the host's output, and fails.
+fail() {
+  {
+    printf 'FAIL: %s\n' "$@"
+    printf 'exit status: %s\n' "${status-}"
+    printf 'stdout: %.3000s\n' "${output-}"
+    printf 'stderr: %.3000s\n' "${stderr-}"
+  } >&2
+  return 1
+}
+
+# The AdmissionResponse printed by the host: the whole stdout when it is one
+# JSON object, else its last line that starts with "{".
+response() {
+  if jq -e 'type == "object"' <<<"$output" >/dev/null 2>&1; then
+    printf '%s\n' "$output"
+  else
+    printf '%s\n' "$output" | grep -E '^\{' | tail -n 1
+  fi
+}
+
+allowed() { response | jq -r '.allowed'; }
+message() { response | jq -r '.status.message // empty'; }
+patch_json() { response | jq -r '.patch // empty' | base64 -d; }
+patch_paths() { patch_json | jq -r '.[].path' | LC_ALL=C sort; }
+patch_ops() { patch_json | jq -r '.[].op' | LC_ALL=C sort -u; }
+warnings_count() { response | jq -r '.warnings // [] | length'; }
+warning() { response | jq -r --argjson i "$1" '.warnings[$i] // empty'; }
+
+# The host answered: exit status 0 and an AdmissionResponse with a boolean `allowed`.
+assert_answered() {
+  [ "$status" -eq 0 ] || fail "the host exited with $status"
+  response | jq -e '(.allowed | type) == "boolean" and has("uid")' >/dev/null ||
+    fail "no AdmissionResponse on stdout"
+}
+
+assert_allowed() {
+  assert_answered
+  local got
+  got=$(allowed)
+  [ "$got" = "$1" ] || fail "allowed: expected $1, got $got"
+}
+
+assert_no_patch() {
+  response | jq -e '.patch == null and .patchType == null' >/dev/null ||
+    fail "expected no patch, got: $(patch_json)"
+}
+
+# assert_patch PATH...: the patch holds exactly these paths, each set to "Always"
+# with add or replace, and nothing else.
+assert_patch() {
+  response | jq -e '.patchType == "JSONPatch" and (.patch | type) == "string"' >/dev/null ||
+    fail "expected a JSONPatch"
+  local bad
+  bad=$(patch_json | jq -c '[.[] | select(
+          (.op != "add" and .op != "replace")
+          or (.path | test("/(imagePullPolicy|image/pullPolicy)$") | not)
+          or .value != "Always")]') || fail "the patch is not JSON"
+  [ "$bad" = "[]" ] || fail "patch operations other than setting a pull policy to Always: $bad"
+  local expected got
+  expected=$(printf '%s\n' "$@" | LC_ALL=C sort)
+  got=$(patch_paths)
+  [ "$got" = "$expected" ] || fail "patch paths: expected [$expected], got [$got]"
+}
+
+assert_patch_ops() {
+  local got
+  got=$(patch_ops | paste -sd, -)
+  [ "$got" = "$1" ] || fail "patch ops: expected $1, got $got"
+}
+
+assert_no_message() {
+  local got
+  got=$(message)
+  [ -z "$got" ] || fail "expected no message, got: $got"
+}
+
+assert_message() {
+  local got
+  got=$(message)
+  [ "$got" = "$1" ] || fail "message: expected [$1], got [$got]"
+}
+
+# assert_message_has TEXT...: the message contains each TEXT.
+assert_message_has() {
+  local got text
+  got=$(message)
+  [ -n "$got" ] || fail "expected a message"
+  for text in "$@"; do
+    [[ "$got" == *"$text"* ]] || fail "message lacks [$text]: [$got]"
+  done
+}
+
+assert_message_lacks() {
+  local got text
+  got=$(message)
+  for text in "$@"; do
+    [[ "$got" != *"$text"* ]] || fail "message has [$text]: [$got]"
+  done
+}
+
+# assert_message_order TEXT...: each TEXT occurs, in this order.
+assert_message_order() {
+  local rest text
+  rest=$(message)
+  for text in "$@"; do
+    [[ "$rest" == *"$text"* ]] || fail "message lacks [$text] (or has it out of order)"
+    rest=${rest#*"$text"}
+  done
+}
+
+assert_warnings() {
+  local got
+  got=$(warnings_count)
+  [ "$got" -eq "$1" ] || fail "warnings: expected $1, got $got"
+}
+
+assert_warning() {
+  local got
+  got=$(warning "$1")
+  [ "$got" = "$2" ] || fail "warning $1: expected [$2], got [$got]"
+}
+
+assert_warning_has() {
+  local got
+  got=$(warning "$1")
+  [[ "$got" == *"$2"* ]] || fail "warning $1 lacks [$2]: [$got]"
+}
+
+# Invalid settings: a non-zero exit, no AdmissionResponse, stderr naming KEY, and
+# the policy's message holding each TEXT.
+# assert_settings_refused KEY TEXT...
+# The policy's message is read from stderr (policy-host prints it as it is) or from
+# the {"valid":false,"message":...} line kwctl prints on stdout (its stderr has the
+# message Debug-escaped: Some("unknown key \"mod\"; ...")).
+assert_settings_refused() {
+  [ "$status" -ne 0 ] || fail "the host accepted invalid settings"
+  [ "$(response | jq -r 'has("allowed")' 2>/dev/null)" != true ] || fail "an AdmissionResponse was printed"
+  [ "$(response | jq -r '.valid' 2>/dev/null)" != true ] || fail "the settings were reported valid"
+  [[ "$stderr" == *"$1"* ]] || fail "stderr does not name the key [$1]"
+  shift
+  local messages text
+  messages="$stderr"$'\n'"$(response | jq -r '.message // empty' 2>/dev/null)"
+  for text in "$@"; do
+    [[ "$messages" == *"$text"* ]] || fail "the settings error lacks [$text]"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Requests too large to keep in the repository, built from the fixtures
+# ---------------------------------------------------------------------------
+
+setup_file() {
+  [ -f "$POLICY" ] || { echo "# $POLICY is missing: run make policy.wasm (or make e2e-tests)" >&3; return 1; }
+  export BIG="${BATS_FILE_TMPDIR:-$BATS_TMPDIR}"
+  local pod=test_data/pod-ifnotpresent.json
+  local c='def c($n; $i; $p): {name: $n, image: $i, resources: {}, imagePullPolicy: $p};'
+
+  # 10,000 containers, compliant / all :latest.
+  jq "$c"' .object.spec.containers = [range(10000) as $i
+        | c("c\($i)"; "registry.example.com/team/web:1.4.2"; "Always")]' $pod >"$BIG/10k-compliant.json"
+  jq "$c"' .object.spec.containers = [range(10000) as $i
+        | c("c\($i)"; "nginx:latest"; "Always")]' $pod >"$BIG/10k-latest.json"
+
+  # A ~3 MiB object: one 3 MiB annotation, plus one container.
+  head -c 3145728 /dev/zero | tr '\0' 'a' >"$BIG/3mib.txt"
+  local image policy name
+  for name in latest:nginx:latest:Always compliant:nginx:1.27:Always ifnotpresent:nginx:1.27:IfNotPresent; do
+    IFS=: read -r name image tag policy <<<"$name"
+    jq --rawfile big "$BIG/3mib.txt" --arg image "$image:$tag" --arg policy "$policy" "$c"'
+       .object.metadata.annotations = {"example.com/blob": $big}
+       | .object.spec.containers = [c("web"; $image; $policy)]' $pod >"$BIG/3mib-$name.json"
+  done
+
+  # Deep nesting in an unknown spec field, put in as text (jq limits its own depth).
+  # 120 levels: within what every JSON reader in the chain (kwctl, policy server,
+  # the host, the module) accepts; 10,000 levels: beyond it.
+  local depth
+  for depth in 120 10000; do
+    for name in latest:nginx:latest:Always ifnotpresent:nginx:1.27:IfNotPresent; do
+      IFS=: read -r name image tag policy <<<"$name"
+      jq --arg image "$image:$tag" --arg policy "$policy" "$c"'
+         .object.spec = {futureField: "DEEP-PLACEHOLDER"} + .object.spec
+         | .object.spec.containers = [c("web"; $image; $policy)]' $pod >"$BIG/deep.tmp"
+      awk -v d="$depth" '{
+            if (index($0, "\"DEEP-PLACEHOLDER\"")) {
+              l = ""; r = ""
+              for (i = 0; i < d; i++) { l = l "["; r = r "]" }
+              sub(/"DEEP-PLACEHOLDER"/, l "\"x\"" r)
+            }
+            print
+          }' "$BIG/deep.tmp" >"$BIG/deep-$depth-$name.json"
+    done
+  done
+
+  # A 10,000-level bracket structure as a string: just text to the policy.
+  printf '%*s' 10000 '' | tr ' ' '[' >"$BIG/brackets.txt"
+  jq --rawfile b "$BIG/brackets.txt" "$c"'
+     .object.metadata.annotations = {"example.com/brackets": $b}
+     | .object.spec.containers = [c("web"; "nginx:latest"; "Always")]' $pod >"$BIG/brackets-latest.json"
+}
+
+# ===========================================================================
+# Kinds
+# ===========================================================================
+
+@test "Pod: compliant container is accepted untouched" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 0
+}
+
+@test "Pod: IfNotPresent is mutated to Always, with a warning naming the container" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_patch_ops replace
+  assert_warnings 1
+  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was IfNotPresent)'
+}
+
+@test "Pod: absent imagePullPolicy (defaults to IfNotPresent) is added" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-no-policy.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_patch_ops add
+  assert_warnings 1
+  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was unset, defaulting to IfNotPresent)'
+}
+
+@test "Pod: Never is mutated to Always" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-never.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was Never)'
+}
+
+@test "Deployment: template container is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_patch_ops add
+  assert_warnings 1
+}
+
+@test "Deployment: defaulted IfNotPresent is replaced" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-defaulted.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_patch_ops replace
+  assert_warning 0 'spec.template.spec.containers[0] "nginx" (nginx:1.27): imagePullPolicy set to Always (was IfNotPresent)'
+}
+
+@test "Deployment: compliant template is accepted untouched" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-compliant.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+@test "ReplicaSet: template container is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/replicaset.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+}
+
+@test "StatefulSet: template container is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/statefulset.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+}
+
+@test "DaemonSet: template container is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/daemonset.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+}
+
+@test "ReplicationController: template container is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/replicationcontroller.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+}
+
+@test "Job: template container is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/job.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_warning_has 0 'spec.template.spec.containers[0] "pi" (busybox:1.36)'
+}
+
+@test "CronJob: the job template's container is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/cronjob.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/jobTemplate/spec/template/spec/containers/0/imagePullPolicy
+  assert_warning 0 'spec.jobTemplate.spec.template.spec.containers[0] "report" (busybox:1.36): imagePullPolicy set to Always (was IfNotPresent)'
+}
+
+@test "CronJob: a :latest init container is refused" {
+  run --separate-stderr $KWCTL run --request-path test_data/cronjob-latest-init.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.jobTemplate.spec.template.spec.initContainers[0]' '(busybox:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+@test "other kind: a ConfigMap is accepted untouched" {
+  run --separate-stderr $KWCTL run --request-path test_data/configmap.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+@test "other kind: a Rollout with a :latest IfNotPresent template is accepted untouched" {
+  run --separate-stderr $KWCTL run --request-path $E/rollout-latest.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 0
+}
+
+# ===========================================================================
+# Every list, every mode
+# ===========================================================================
+
+@test "mutate: containers, init and sidecar containers, ephemeral containers and image volumes" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-all-lists.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy /spec/containers/1/imagePullPolicy \
+    /spec/initContainers/0/imagePullPolicy /spec/initContainers/1/imagePullPolicy \
+    /spec/ephemeralContainers/0/imagePullPolicy /spec/volumes/1/image/pullPolicy
+  assert_patch_ops replace
+  assert_warnings 6
+  assert_warning 5 'spec.volumes[1] "models" (registry.example.com/models:v3): image.pullPolicy set to Always (was IfNotPresent)'
+}
+
+@test "reject: every list's violation in one message, in container order" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-all-lists.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_order \
+    'spec.containers[0] "web" (registry.example.com/team/web:1.4.2): imagePullPolicy is IfNotPresent, must be Always' \
+    '; spec.containers[1] "metrics"' \
+    '; spec.initContainers[0] "migrate"' \
+    '; spec.initContainers[1] "log-shipper"' \
+    '; spec.ephemeralContainers[0] "debugger" (busybox:1.36): imagePullPolicy is IfNotPresent, must be Always' \
+    '; spec.volumes[1] "models" (registry.example.com/models:v3): image.pullPolicy is IfNotPresent, must be Always'
+  assert_warnings 0
+}
+
+@test "warn: accepted untouched with one warning per violation" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-all-lists.json --settings-json '{"mode":"warn"}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 6
+  assert_warning 0 'spec.containers[0] "web" (registry.example.com/team/web:1.4.2): imagePullPolicy is IfNotPresent, must be Always'
+  assert_warning 3 'spec.initContainers[1] "log-shipper" (registry.example.com/team/log-shipper:2.3.1): imagePullPolicy is IfNotPresent, must be Always'
+  assert_warning 5 'spec.volumes[1] "models" (registry.example.com/models:v3): image.pullPolicy is IfNotPresent, must be Always'
+}
+
+@test "warn: a denied tag becomes a warning" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-latest.json --settings-json '{"mode":"warn"}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 1
+  assert_warning 0 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+@test "reject: the message is the SPEC's example for an init container" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-init-setup.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.template.spec.initContainers[0] "setup" (busybox:1.36): imagePullPolicy is IfNotPresent, must be Always'
+}
+
+@test "reject: a compliant Pod is accepted" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+}
+
+@test "reject: settings from a file (--settings-path)" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-path test_data/settings/reject.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always'
+}
+
+@test "image volume without pullPolicy gets image.pullPolicy added" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-volume-no-policy.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/volumes/0/image/pullPolicy
+  assert_patch_ops add
+  assert_warning 0 'spec.volumes[0] "models" (registry.example.com/models:v3): image.pullPolicy set to Always (was unset, defaulting to IfNotPresent)'
+}
+
+@test "more than 20 violations: 20 listed, then how many more" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-25-containers.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.containers[19] "c19"' '; and 5 more violations'
+  assert_message_lacks 'spec.containers[20]'
+  [ "$(message | grep -o 'must be Always' | wc -l)" -eq 20 ] || fail "not 20 violations listed"
+}
+
+@test "more than 20 mutations: all 25 fixed, 20 warnings and a count" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-25-containers.json "$POLICY"
+  assert_allowed true
+  local paths=() i
+  for i in $(seq 0 24); do paths+=("/spec/containers/$i/imagePullPolicy"); done
+  assert_patch "${paths[@]}"
+  assert_warnings 21
+  assert_warning 20 'and 5 more warnings'
+}
+
+# ===========================================================================
+# mutateTemplates: false
+# ===========================================================================
+
+@test "mutateTemplates false: a Deployment is accepted untouched with a warning" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-defaulted.json --settings-json '{"mutateTemplates":false}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 1
+  assert_warning 0 'spec.template.spec.containers[0] "nginx" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always; not changed in the template, the Pods it creates get imagePullPolicy Always'
+}
+
+@test "mutateTemplates false: Pods are still mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-json '{"mutateTemplates":false}' "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+}
+
+@test "mutateTemplates false: a denied tag in a template is still refused" {
+  run --separate-stderr $KWCTL run --request-path test_data/cronjob-latest-init.json --settings-json '{"mutateTemplates":false}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'initContainers[0]' 'tag "latest" is denied'
+}
+
+# ===========================================================================
+# Updates and other operations
+# ===========================================================================
+
+@test "UPDATE: a label change on a Pod with IfNotPresent is accepted untouched" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-update-label.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 0
+}
+
+@test "UPDATE: removing a finalizer of a legacy :latest Deployment is accepted untouched" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-update-finalizer-removal.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 0
+}
+
+@test "DELETE of a legacy :latest Deployment is accepted" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-delete.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+}
+
+@test "UPDATE: an image change evaluates only that container" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-update-image.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_warnings 1
+  assert_warning_has 0 '"nginx" (nginx:1.27)'
+}
+
+@test "UPDATE: a new container is evaluated, unchanged ones are not" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-update-add-container.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/2/imagePullPolicy
+  assert_warnings 1
+  assert_warning_has 0 'spec.template.spec.containers[2] "metrics"'
+}
+
+@test "UPDATE: a change of only the pull policy is evaluated (Deployment mutated back)" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-update-policy-only.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_patch_ops replace
+}
+
+@test "UPDATE without oldObject: every container is evaluated" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-update-no-oldobject.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy /spec/template/spec/containers/1/imagePullPolicy
+  assert_warnings 2
+}
+
+@test "UPDATE of a Pod's image with IfNotPresent is refused: the policy is immutable" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-update-image.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "spec.containers[0] \"web\" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always; the pull policy of an existing Pod's container cannot be changed, so recreate the Pod with imagePullPolicy Always"
+}
+
+@test "pods/ephemeralcontainers: the new ephemeral container is mutated, nothing else" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ephemeral-debug.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/ephemeralContainers/0/imagePullPolicy
+  assert_warnings 1
+  assert_warning 0 'spec.ephemeralContainers[0] "debugger" (busybox:1.36): imagePullPolicy set to Always (was IfNotPresent)'
+}
+
+# ===========================================================================
+# Image references
+# ===========================================================================
+
+@test "tag after a registry port is a tag: localhost:5000/app:2.0 is mutated" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-localhost-port-tagged.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+}
+
+@test "untagged image is refused" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-untagged.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx): image has neither tag nor digest, so it pulls the implicit "latest"; give it a tag or a digest'
+}
+
+@test ":latest is refused" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+  assert_warnings 0
+}
+
+@test "digest-pinned IfNotPresent is mutated (requireAlwaysForDigests defaults to true)" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-digest.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+}
+
+@test "tag and digest with Always is accepted" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-tag-and-digest.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+@test "requireAlwaysForDigests false: digest-pinned IfNotPresent is accepted untouched" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-digest.json --settings-json '{"requireAlwaysForDigests":false}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+@test "requireAlwaysForDigests false: a tag-only image still needs Always" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-json '{"requireAlwaysForDigests":false}' "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+}
+
+@test "requireDigest: the tag-only container is refused, the pinned one is not named" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-digest-and-tag.json --settings-json '{"requireDigest":true,"requireAlwaysForDigests":false}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[1] "tagged" (nginx:1.27): image is not pinned by a digest (name@sha256:...)'
+}
+
+@test "requireDigest: a digest-pinned IfNotPresent image is accepted (settings/digests.json)" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-digest.json --settings-path test_data/settings/digests.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+}
+
+@test "deniedTags: a custom denied tag is refused" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-json '{"deniedTags":["1.27","edge"]}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx:1.27): tag "1.27" is denied; use another tag or a digest'
+}
+
+@test "deniedTags empty: :latest with Always is accepted" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-latest.json --settings-json '{"deniedTags":[]}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+}
+
+@test "requireTag false: an untagged image (defaults to Always) is accepted" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-untagged.json --settings-json '{"requireTag":false}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+}
+
+# ===========================================================================
+# Exemptions
+# ===========================================================================
+
+@test "exemptions: by container name, by written image, by qualified image; the rest is evaluated" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-exemptions.json --settings-path test_data/settings/exemptions.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/2/imagePullPolicy
+  assert_warnings 1
+  assert_warning_has 0 'spec.containers[2] "web" (nginx:1.27)'
+}
+
+@test "exemptions: the same Pod without exemptions is refused for each of them" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-exemptions.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_order \
+    'spec.containers[0] "istio-proxy" (envoyproxy/envoy:latest): tag "latest" is denied' \
+    'spec.containers[1] "trusted" (registry.example.com/trusted/app:latest): tag "latest" is denied' \
+    'spec.initContainers[0] "init" (busybox): image has neither tag nor digest'
+}
+
+@test "exemptions: docker.io/library/busybox:* exempts a CronJob's busybox:latest" {
+  run --separate-stderr $KWCTL run --request-path test_data/cronjob-latest-init.json --settings-json '{"exemptImages":["docker.io/library/busybox:*"]}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+}
+
+# ===========================================================================
+# Invalid settings: non-zero exit, the key named on stderr
+# ===========================================================================
+
+@test "invalid settings: unknown key" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"mod":"reject"}' "$POLICY"
+  assert_settings_refused mod 'unknown key "mod"; the allowed keys are mode, requireTag, deniedTags'
+}
+
+@test "invalid settings: bad mode" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"mode":"block"}' "$POLICY"
+  assert_settings_refused 'mode: ' 'mode: "block" is not a mode' '"mutate", "reject", "warn"'
+}
+
+@test "invalid settings: invalid denied tag" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-path test_data/settings/invalid-denied-tag.json "$POLICY"
+  assert_settings_refused 'deniedTags[0]' 'deniedTags[0]: "bad tag!" is not a valid tag'
+}
+
+@test "invalid settings: empty exemption pattern" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"exemptImages":["registry.example.com/*",""]}' "$POLICY"
+  assert_settings_refused 'exemptImages[1]' 'exemptImages[1]: a pattern must not be empty'
+}
+
+@test "invalid settings: wrong type" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"mutateTemplates":"no"}' "$POLICY"
+  assert_settings_refused mutateTemplates 'mutateTemplates: must be true or false'
+}
+
+# ===========================================================================
+# Malformed objects: refused with a message naming the problem
+# ===========================================================================
+
+@test "malformed: null object" {
+  run --separate-stderr $KWCTL run --request-path test_data/malformed-null-object.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'the request has no object to evaluate'
+}
+
+@test "malformed: containers is not a list" {
+  run --separate-stderr $KWCTL run --request-path test_data/malformed-containers-not-list.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers is not a list'
+}
+
+@test "malformed: image is not a string" {
+  run --separate-stderr $KWCTL run --request-path test_data/malformed-image-not-string.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0].image is not a string'
+}
+
+@test "malformed: missing image" {
+  run --separate-stderr $KWCTL run --request-path test_data/malformed-missing-image.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'the object has no spec.containers[0].image'
+}
+
+@test "malformed: empty image" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-empty-image.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.containers[0] "web" ()' 'invalid image reference'
+}
+
+@test "malformed: an image volume's image is not an object" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-volume-image-not-object.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.volumes[0].image is not an object'
+}
+
+# ===========================================================================
+# Input forms
+# ===========================================================================
+
+@test "AdmissionReview envelope: answered like the bare request, with its uid" {
+  run --separate-stderr $KWCTL run --request-path test_data/admission-review-pod.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  [ "$(response | jq -r .uid)" = "$(jq -r .request.uid test_data/admission-review-pod.json)" ] || fail "uid"
+}
+
+@test "unknown fields, big numbers and escapes survive: only containers[0] is patched" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-extra-fields.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_warnings 1
+}
+
+# ===========================================================================
+# Bypass matrix
+# Each case: the attack, and the outcome the SPEC requires, in the comment above it.
+# ===========================================================================
+
+# Attack: :latest hidden in an init container of a Deployment → refused.
+@test "bypass: init container with :latest" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-init-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.template.spec.initContainers[0] "setup" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# Attack: :latest in a sidecar (init container with restartPolicy Always) → refused.
+@test "bypass: sidecar init container with :latest" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-sidecar-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.initContainers[0] "proxy" (envoyproxy/envoy:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# Attack: :latest in an ephemeral container of a Pod CREATE → refused.
+@test "bypass: ephemeral container with :latest on CREATE" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-ephemeral-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.ephemeralContainers[0] "debugger" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# Attack: kubectl debug with busybox:latest through pods/ephemeralcontainers → refused.
+@test "bypass: kubectl debug with :latest through pods/ephemeralcontainers" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-ephemeral-debug-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.ephemeralContainers[0] "debugger" (busybox:latest): tag "latest" is denied'
+  assert_message_lacks 'spec.containers[0]'
+}
+
+# Attack: :latest in the CronJob's nested job template → refused at the nested path.
+@test "bypass: CronJob nested template with :latest" {
+  run --separate-stderr $KWCTL run --request-path $E/cronjob-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.jobTemplate.spec.template.spec.containers[0] "report" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# Attack: UPDATE that only flips an existing Deployment container to IfNotPresent, reject mode → refused.
+@test "bypass: UPDATE changing only the pull policy (Deployment, reject mode)" {
+  run --separate-stderr $KWCTL run --request-path test_data/deployment-update-policy-only.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.template.spec.containers[0] "nginx" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always'
+}
+
+# Attack: UPDATE that only flips an existing Pod container to IfNotPresent → refused (immutable, cannot be mutated).
+@test "bypass: UPDATE changing only the pull policy of a Pod" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-update-policy-only.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always' "cannot be changed, so recreate the Pod"
+}
+
+# Attack: UPDATE adding a :latest container next to a legacy :latest one → refused, naming only the new one.
+@test "bypass: UPDATE adding a :latest container to a legacy Deployment" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-update-add-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.template.spec.containers[2] "debug" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# Attack: UPDATE moving a legacy :latest init container into containers under the same name → refused (new in its list).
+@test "bypass: UPDATE moving a legacy container to another list" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-update-move-list.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.template.spec.containers[2] "setup" (busybox:latest): tag "latest" is denied'
+}
+
+# Attack: UPDATE with an oldObject that cannot be read → every container evaluated, legacy :latest refused.
+@test "bypass: UPDATE with an unreadable oldObject" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-update-unreadable-old.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.template.spec.containers[1] "cache" (registry.example.com/team/cache:latest): tag "latest" is denied'
+}
+
+# Attack: localhost:5000/app — the port is not a tag → refused (no tag).
+@test "bypass: localhost:5000/app has no tag" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-localhost-port.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "app" (localhost:5000/app): image has neither tag nor digest, so it pulls the implicit "latest"; give it a tag or a digest'
+}
+
+# Attack: registry:5000/app — the port is not a tag → refused (no tag).
+@test "bypass: registry:5000/app has no tag" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-registry-port.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '(registry:5000/app): image has neither tag nor digest'
+}
+
+# Attack: registry:5000/app:latest → refused (denied tag, not confused by the port).
+@test "bypass: registry:5000/app:latest is denied" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-registry-port-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '(registry:5000/app:latest): tag "latest" is denied'
+}
+
+# Attack: bracketed IPv6 registry with a port and no tag, [::1]:5000/app → refused (no tag).
+@test "bypass: [::1]:5000/app has no tag" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-ipv6-registry.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '([::1]:5000/app): image has neither tag nor digest'
+}
+
+# Attack: app:latest@sha256:… — the digest decides, so the tag rules pass, but IfNotPresent is still mutated.
+@test "bypass: tag plus digest is judged by the digest, and still needs Always" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-latest-and-digest.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_warnings 1
+  assert_warning_has 0 'imagePullPolicy set to Always (was IfNotPresent)'
+}
+
+# Attack: same, reject mode → refused for the pull policy only, never for the tag.
+@test "bypass: tag plus digest in reject mode names only the pull policy" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-latest-and-digest.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'imagePullPolicy is IfNotPresent, must be Always'
+  assert_message_lacks 'denied'
+}
+
+# Exemption written fully qualified, image written short: docker.io/library/nginx:* exempts nginx:1.27 → accepted untouched.
+@test "bypass: fully qualified exemption covers the short name" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-json '{"exemptImages":["docker.io/library/nginx:*"]}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+# Attack: lookalike registry registry.example.com.evil.io/trusted/app:latest vs exemption registry.example.com/trusted/* → refused.
+@test "bypass: lookalike registry domain is not exempt" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-evil-suffix.json --settings-path test_data/settings/exemptions.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '(registry.example.com.evil.io/trusted/app:latest): tag "latest" is denied'
+}
+
+# Attack: trusted path under another registry, evil.io/registry.example.com/trusted/app:latest → refused.
+@test "bypass: trusted path under another registry is not exempt" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-evil-prefix.json --settings-path test_data/settings/exemptions.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '(evil.io/registry.example.com/trusted/app:latest): tag "latest" is denied'
+}
+
+# Attack: image volume named like an exempt container (istio-data vs istio-*) → refused: exemptContainers names containers only.
+@test "bypass: container-name exemption does not cover image volumes" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-istio-volume.json --settings-path test_data/settings/exemptions.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.volumes[0] "istio-data" (registry.example.com/models:latest): tag "latest" is denied'
+}
+
+# Attack: upper-case repository NGINX:1.27 → refused as an invalid reference.
+@test "bypass: upper-case repository is an invalid reference" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-uppercase.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.containers[0] "web" (NGINX:1.27): invalid image reference'
+}
+
+# Attack: invalid reference in warn mode → still refused (an invalid reference is never only a warning).
+@test "bypass: invalid reference in warn mode is refused" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-uppercase.json --settings-json '{"mode":"warn"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '(NGINX:1.27): invalid image reference'
+}
+
+# Attack: nginx:LATEST — tags are case-sensitive, so it is not the denied "latest": not refused, but IfNotPresent is mutated.
+@test "bypass: nginx:LATEST is not the denied tag (case-sensitive), pull policy still fixed" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-tag-uppercase.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_no_message
+}
+
+# Nginx/app:1 — an upper-case first component is a registry host, so the reference is valid → mutated, not refused.
+@test "bypass: Nginx/app:1 is valid (upper-case registry host)" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-uppercase-domain.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_no_message
+}
+
+# Attack: JSON escape "nginx\u003alatest" → decoded to nginx:latest and refused.
+@test "bypass: JSON unicode escape in the image" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-unicode-escape.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# "\u0041lways" is Always once decoded → accepted untouched (no false positive).
+@test "bypass: JSON unicode escape in the pull policy is decoded" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-policy-escaped.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+# Attack: two containers named "app", one compliant, one :latest → refused, naming the second.
+@test "bypass: duplicate container names" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-duplicate-names.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[1] "app" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# Attack: duplicated "image" key, compliant first, :latest last (the value Kubernetes keeps) → refused.
+@test "bypass: duplicated image key in the JSON" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-duplicate-keys.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.containers[0]'
+}
+
+# Attack: imagePullPolicy "always" (wrong case; the kubelet rejects it) → mutated to Always.
+@test "bypass: pull policy in the wrong case is mutated" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-policy-lowercase.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_patch_ops replace
+  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was "always")'
+}
+
+# Attack: same in reject mode → refused.
+@test "bypass: pull policy in the wrong case is refused in reject mode" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-policy-lowercase.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy is "always", must be Always'
+}
+
+# Attack: imagePullPolicy null (defaults to IfNotPresent for a tag) → mutated.
+@test "bypass: null pull policy is mutated" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-policy-null.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_warning_has 0 'imagePullPolicy set to Always (was unset, defaulting to IfNotPresent)'
+}
+
+# Attack: an image volume with :latest → refused.
+@test "bypass: image volume with :latest" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-volume-latest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.volumes[0] "models" (registry.example.com/models:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# Attack: leading space " nginx:1.27" (Always) → refused as an invalid reference.
+@test "bypass: whitespace around the image" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-image-whitespace.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '( nginx:1.27): invalid image reference'
+}
+
+# Attack: malformed digest nginx@sha256:abc (to look pinned) → refused as an invalid reference.
+@test "bypass: malformed digest" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-malformed-digest.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has '(nginx@sha256:abc): invalid image reference'
+}
+
+# Attack: an image ID as the image (sha256:<64 hex>) to look pinned, with requireAlwaysForDigests false → mutated: it is repository "sha256" with a tag, not a digest.
+@test "bypass: image ID written as the image is not a digest" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-image-id.json --settings-json '{"requireAlwaysForDigests":false}' "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_warning_has 0 '(sha256:'
+}
+
+# A CRD called Deployment in another API group → accepted untouched (not a workload kind; its Pods are checked).
+@test "bypass: CRD named Deployment in another group" {
+  run --separate-stderr $KWCTL run --request-path $E/crd-named-deployment.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+# Attack: 10,000 compliant containers (resource exhaustion) → accepted.
+@test "bypass: 10,000 compliant containers are accepted" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/10k-compliant.json" "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 0
+}
+
+# Attack: 10,000 :latest containers → refused, 20 listed and "and 9980 more violations".
+@test "bypass: 10,000 :latest containers are refused with a capped message" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/10k-latest.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.containers[0] "c0" (nginx:latest): tag "latest" is denied' 'spec.containers[19] "c19"' '; and 9980 more violations'
+  assert_message_lacks 'spec.containers[20]'
+}
+
+# Attack: a ~3 MiB object (huge annotation) with one :latest container → refused.
+@test "bypass: 3 MiB object with a :latest container is refused" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/3mib-latest.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+}
+
+# A ~3 MiB object with one compliant container → accepted.
+@test "bypass: 3 MiB object with a compliant container is accepted" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/3mib-compliant.json" "$POLICY"
+  assert_allowed true
+  assert_no_patch
+}
+
+# A ~3 MiB object with IfNotPresent → mutated, and the annotation comes back unchanged (one patch path).
+@test "bypass: 3 MiB object is mutated with exactly one patch operation" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/3mib-ifnotpresent.json" "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+}
+
+# Attack: unknown spec field nested 120 deep next to a :latest container → a JSON answer, refused.
+@test "bypass: deeply nested unknown field does not hide a :latest container" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/deep-120-latest.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'tag "latest" is denied'
+}
+
+# Same nesting with IfNotPresent → mutated, the nested field round-trips (one patch path).
+@test "bypass: deeply nested unknown field survives a mutation" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/deep-120-ifnotpresent.json" "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+}
+
+# Attack: unknown spec field nested 10,000 deep → never accepted: the host's JSON reader refuses it (recursion limit, as in kwctl and the policy server) before the module runs, or the module refuses it.
+@test "bypass: 10,000-level nesting is never accepted" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/deep-10000-latest.json" "$POLICY"
+  if [ "$status" -eq 0 ]; then
+    assert_allowed false
+    assert_no_patch
+  else
+    [ "$(response | jq -r '.allowed' 2>/dev/null)" != true ] || fail "accepted"
+    [[ "$stderr" == *"recursion limit"* ]] || fail "not refused for its depth"
+  fi
+}
+
+# A 10,000-bracket string in an annotation is just text → the :latest container is still refused.
+@test "bypass: bracket bomb in an annotation string" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/brackets-latest.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+}
