@@ -468,7 +468,8 @@ mod tests {
             audit_annotations: None,
             warnings: None,
         };
-        let out = AdmissionResponse::from_validation_response("u", Some(&object), response).unwrap();
+        let out =
+            AdmissionResponse::from_validation_response("u", Some(&object), response).unwrap();
         assert_eq!(
             out.to_line(),
             r#"{"uid":"u","allowed":true,"auditAnnotations":null,"warnings":null}"#
@@ -482,7 +483,8 @@ mod tests {
             br#"{"accepted":true,"message":null,"code":null,"mutated_object":{"a":2},"audit_annotations":null,"warnings":null}"#,
         )
         .unwrap();
-        let out = AdmissionResponse::from_validation_response("u", Some(&object), response).unwrap();
+        let out =
+            AdmissionResponse::from_validation_response("u", Some(&object), response).unwrap();
         let patch = STANDARD.encode(r#"[{"op":"replace","path":"/a","value":2}]"#);
         assert_eq!(
             out.to_line(),
@@ -527,7 +529,9 @@ mod tests {
 
     #[test]
     fn invalid_answers_are_reported() {
-        let err = decode_validation_response(b"not json").unwrap_err().to_string();
+        let err = decode_validation_response(b"not json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a ValidationResponse"), "{err}");
         let err = decode_validation_response(br#"{"message":"x"}"#)
             .unwrap_err()

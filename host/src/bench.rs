@@ -231,7 +231,9 @@ mod tests {
             stats: Stats::from_samples(&us(&[10, 20, 30])),
         };
         let line = result.line();
-        assert!(line.starts_with("fresh pod.json | policy.wasm (1234 B) | rejected | median 20.0 µs"));
+        assert!(
+            line.starts_with("fresh pod.json | policy.wasm (1234 B) | rejected | median 20.0 µs")
+        );
         let json: Value = serde_json::to_value(&result).unwrap();
         assert_eq!(json["mode"], "fresh");
         assert_eq!(json["module_bytes"], 1234);

@@ -51,9 +51,7 @@ pub struct HostCallOptions {
 /// `host_callback` (the SDK's log drain panics when this call fails). Every other capability
 /// (OCI, DNS, crypto, Kubernetes, sigstore) needs the outside world: it fails with a message
 /// the guest receives as the host error, and the guest decides what to do.
-pub fn host_callback(
-    options: HostCallOptions,
-) -> Box<wapc::HostCallback> {
+pub fn host_callback(options: HostCallOptions) -> Box<wapc::HostCallback> {
     Box::new(
         move |_id: u64,
               binding: &str,
@@ -107,8 +105,9 @@ impl Policy {
         if options.policy_timeout_secs.is_some() {
             config.epoch_interruption(true);
         }
-        let engine = wasmtime::Engine::new(&config)
-            .map_err(|e| PolicyError::Load(anyhow!(e).context("cannot create the wasmtime engine")))?;
+        let engine = wasmtime::Engine::new(&config).map_err(|e| {
+            PolicyError::Load(anyhow!(e).context("cannot create the wasmtime engine"))
+        })?;
         let started = Instant::now();
         let module = wasmtime::Module::new(&engine, bytes)
             .map_err(|e| PolicyError::Load(anyhow!(e).context("cannot compile the module")))?;
@@ -223,7 +222,15 @@ impl Instance {
             .map_err(|e| PolicyError::Call {
                 function: function.to_owned(),
                 message: match e {
-                    // Strip wapc's generic prefix: the guest's message (or the trap) is the news.
+                    // wasmtime-provider keeps only the Display of a trap, which is the wasm
+                    // backtrace; say what it is. A panicking Rust policy ends this way, after
+                    // printing its panic message on the inherited stderr.
+                    wapc::errors::Error::GuestCallFailure(message)
+                        if message.contains("wasm backtrace") =>
+                    {
+                        format!("the module trapped (a panicking Rust policy ends this way, its message is printed above): {message}")
+                    }
+                    // Strip wapc's generic prefix: the guest's own message is the news.
                     wapc::errors::Error::GuestCallFailure(message) => message,
                     other => other.to_string(),
                 },

@@ -114,17 +114,32 @@ fn bench_baseline_accept_json_lines() {
 
 #[test]
 fn bench_readable_output_names_request_and_module() {
-    let module = write_wat("accept", VALID_SETTINGS, &Validate::Respond(r#"{"accepted":true}"#.into()));
+    let module = write_wat(
+        "accept",
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
     let out = policy_host(&[
-        "bench", "--request-path", s(&bare_request()), "--mode", "fresh", "--iterations", "5",
-        "--warmup", "0", s(&module),
+        "bench",
+        "--request-path",
+        s(&bare_request()),
+        "--mode",
+        "fresh",
+        "--iterations",
+        "5",
+        "--warmup",
+        "0",
+        s(&module),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("accept.wat: "), "{text}");
-    assert!(lines[1].starts_with("fresh request.json | accept.wat ("), "{text}");
+    assert!(
+        lines[1].starts_with("fresh request.json | accept.wat ("),
+        "{text}"
+    );
     assert!(lines[1].contains("median "), "{text}");
 }
 
@@ -136,7 +151,11 @@ fn settings_are_passed_and_invalid_settings_exit_3() {
         &Validate::Respond(r#"{"accepted":true}"#.into()),
     );
     let out = policy_host(&[
-        "run", "--request-path", s(&bare_request()), "--settings-json", r#"{"allowLatest":1}"#,
+        "run",
+        "--request-path",
+        s(&bare_request()),
+        "--settings-json",
+        r#"{"allowLatest":1}"#,
         s(&module),
     ]);
     assert_eq!(out.status.code(), Some(3));
@@ -150,12 +169,30 @@ fn settings_are_passed_and_invalid_settings_exit_3() {
 
 #[test]
 fn settings_path_accepts_yaml_and_rejects_non_objects() {
-    let module = write_wat("accept2", VALID_SETTINGS, &Validate::Respond(r#"{"accepted":true}"#.into()));
+    let module = write_wat(
+        "accept2",
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
     let yaml = scratch("settings.yaml", "allowLatest: false\n");
-    let out = policy_host(&["run", "-r", s(&bare_request()), "--settings-path", s(&yaml), s(&module)]);
+    let out = policy_host(&[
+        "run",
+        "-r",
+        s(&bare_request()),
+        "--settings-path",
+        s(&yaml),
+        s(&module),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let list = scratch("settings-list.yaml", "- a\n");
-    let out = policy_host(&["run", "-r", s(&bare_request()), "--settings-path", s(&list), s(&module)]);
+    let out = policy_host(&[
+        "run",
+        "-r",
+        s(&bare_request()),
+        "--settings-path",
+        s(&list),
+        s(&module),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not an object"), "{}", stderr(&out));
 }
@@ -165,7 +202,9 @@ fn rejection_is_printed_and_exits_0() {
     let module = write_wat(
         "reject",
         VALID_SETTINGS,
-        &Validate::Respond(r#"{"accepted":false,"message":"image tag latest is not allowed","code":null}"#.into()),
+        &Validate::Respond(
+            r#"{"accepted":false,"message":"image tag latest is not allowed","code":null}"#.into(),
+        ),
     );
     let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&module)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -181,12 +220,24 @@ fn trap_and_garbage_answers_exit_4_with_a_message() {
     let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&trap)]);
     assert_eq!(out.status.code(), Some(4));
     assert!(out.stdout.is_empty());
-    assert!(stderr(&out).contains("the policy failed while running `validate`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the policy failed while running `validate`"),
+        "{}",
+        stderr(&out)
+    );
 
-    let garbage = write_wat("garbage", VALID_SETTINGS, &Validate::Respond("{oops".into()));
+    let garbage = write_wat(
+        "garbage",
+        VALID_SETTINGS,
+        &Validate::Respond("{oops".into()),
+    );
     let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&garbage)]);
     assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains("not a ValidationResponse"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a ValidationResponse"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = policy_host(&["bench", "--request-path", s(&bare_request()), s(&trap)]);
     assert_eq!(out.status.code(), Some(4));
@@ -194,31 +245,61 @@ fn trap_and_garbage_answers_exit_4_with_a_message() {
 
 #[test]
 fn unusable_input_exits_1() {
-    let module = write_wat("accept3", VALID_SETTINGS, &Validate::Respond(r#"{"accepted":true}"#.into()));
-    let out = policy_host(&["run", "--request-path", "/nonexistent/request.json", s(&module)]);
+    let module = write_wat(
+        "accept3",
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
+    let out = policy_host(&[
+        "run",
+        "--request-path",
+        "/nonexistent/request.json",
+        s(&module),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("Error opening request file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Error opening request file"),
+        "{}",
+        stderr(&out)
+    );
     let not_a_request = scratch("not-a-request.json", r#"{"kind": "Pod"}"#);
     let out = policy_host(&["run", "--request-path", s(&not_a_request), s(&module)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot build AdmissionRequest"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot build AdmissionRequest"),
+        "{}",
+        stderr(&out)
+    );
     let not_wasm = scratch("not-wasm.wasm", "hello");
     let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&not_wasm)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot load the policy module"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot load the policy module"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn request_from_stdin() {
     use std::io::Write as _;
-    let module = write_wat("accept4", VALID_SETTINGS, &Validate::Respond(r#"{"accepted":true}"#.into()));
+    let module = write_wat(
+        "accept4",
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
     let mut child = Command::new(BIN)
         .args(["run", "--request-path", "-", s(&module)])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(REQUEST.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(REQUEST.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out), format!("{ACCEPTED_LINE}\n"));
