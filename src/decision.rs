@@ -3,9 +3,10 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::mutation::Fix;
 use crate::rules::{PullPolicy, Rule};
 use crate::settings::Mode;
-use crate::slots::{ImageSlot, Location};
+use crate::slots::{ImageSlot, SlotList};
 
 /// Messages and warnings list this many violations, then say how many more there are.
 pub(crate) const MAX_LISTED: usize = 20;
@@ -13,13 +14,13 @@ pub(crate) const MAX_LISTED: usize = 20;
 /// Longer names and images are cut in messages, so a huge field cannot blow up a response.
 const MAX_SHOWN_CHARS: usize = 200;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Decision {
+#[derive(Debug)]
+pub(crate) enum Decision<'a> {
     Accept {
         warnings: Vec<String>,
     },
     Mutate {
-        fixes: Vec<Location>,
+        fixes: Vec<Fix<'a>>,
         warnings: Vec<String>,
     },
     Reject {
@@ -60,7 +61,7 @@ impl Context {
             (Mode::Mutate, rule) if !rule.is_fixable() => Handling::Refuse,
             (Mode::Mutate, _) if self.updates_existing_pod => {
                 let new_ephemeral = self.adds_ephemeral_containers
-                    && slot.location.list == crate::slots::SlotList::EphemeralContainers;
+                    && slot.location.list == SlotList::EphemeralContainers;
                 if new_ephemeral {
                     Handling::Fix
                 } else {
@@ -74,7 +75,10 @@ impl Context {
 }
 
 /// One decision from the broken rules of each evaluated slot, in slot order.
-pub(crate) fn decide(context: &Context, checked: &[(ImageSlot<'_>, Vec<Rule>)]) -> Decision {
+pub(crate) fn decide<'a>(
+    context: &Context,
+    checked: &[(ImageSlot<'a>, Vec<Rule>)],
+) -> Decision<'a> {
     let mut refusals = Vec::new();
     let mut fixes = Vec::new();
     // (text, whether it reports a fix) — fix reports are dropped when the request is refused.
@@ -84,8 +88,8 @@ pub(crate) fn decide(context: &Context, checked: &[(ImageSlot<'_>, Vec<Rule>)]) 
             let subject = Subject(slot);
             match context.handling(slot, rule) {
                 Handling::Fix => {
-                    if fixes.last() != Some(&slot.location) {
-                        fixes.push(slot.location);
+                    if fixes.last().map(|fix: &Fix<'a>| fix.location) != Some(slot.location) {
+                        fixes.push(Fix::of(slot));
                     }
                     warnings.push((fixed_text(slot, rule), true));
                 }
@@ -242,7 +246,8 @@ impl fmt::Display for Shown<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slots::SlotList;
+    use crate::request::Step;
+    use crate::slots::test_slot;
     use rstest::rstest;
     use std::borrow::Cow;
 
@@ -252,16 +257,14 @@ mod tests {
         name: &'static str,
         image: &'static str,
     ) -> ImageSlot<'static> {
-        ImageSlot {
-            location: Location {
-                pod_spec_path: &["spec", "template", "spec"],
-                list,
-                index,
-            },
-            name: Cow::Borrowed(name),
-            image: Cow::Borrowed(image),
-            pull_policy: Some(Cow::Borrowed("IfNotPresent")),
-        }
+        test_slot(
+            &[Step::Spec, Step::Template, Step::Spec],
+            list,
+            index,
+            name,
+            image,
+            Some("IfNotPresent"),
+        )
     }
 
     fn context(mode: Mode) -> Context {
@@ -301,12 +304,10 @@ mod tests {
             slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"),
             vec![if_not_present()],
         )];
-        assert_eq!(
-            decide(&context(Mode::Warn), &checked),
-            Decision::Accept {
-                warnings: vec![SPEC_EXAMPLE.to_owned()]
-            }
-        );
+        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+            panic!("not accepted")
+        };
+        assert_eq!(warnings, vec![SPEC_EXAMPLE.to_owned()]);
     }
 
     #[test]
@@ -320,7 +321,8 @@ mod tests {
         let Decision::Mutate { fixes, warnings } = decide(&context(Mode::Mutate), &checked) else {
             panic!("not mutated")
         };
-        assert_eq!(fixes, vec![first.location, volume.location]);
+        let locations: Vec<_> = fixes.iter().map(|fix| fix.location).collect();
+        assert_eq!(locations, vec![first.location, volume.location]);
         assert_eq!(
             warnings,
             vec![

@@ -16,12 +16,7 @@ pub(crate) enum RequestError {
     NotAnObject(String),
     NotAList(String),
     NotAString(String),
-    /// Readable JSON that no API server sends, such as a key given twice.
-    Malformed {
-        path: String,
-        reason: String,
-    },
-    /// The object changed shape between reading it and mutating it; never expected.
+    /// A fix that cannot be applied to the object's text; never expected.
     NotMutable(String),
 }
 
@@ -38,7 +33,6 @@ impl fmt::Display for RequestError {
             Self::NotAnObject(path) => write!(f, "{path} is not an object"),
             Self::NotAList(path) => write!(f, "{path} is not a list"),
             Self::NotAString(path) => write!(f, "{path} is not a string"),
-            Self::Malformed { path, reason } => write!(f, "{path} cannot be read: {reason}"),
             Self::NotMutable(pointer) => write!(f, "the object cannot be mutated at {pointer}"),
         }
     }

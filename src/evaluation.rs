@@ -1,14 +1,13 @@
 //! The way a request travels: payload → request view → pod spec → image slots → changed
 //! slots (UPDATE) → rules → decision → response.
 
-use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use serde_json::value::RawValue;
 
 use crate::decision::{decide, Context, Decision};
 use crate::error::RequestError;
-use crate::request::{Operation, Payload, Workload};
-use crate::response::{refusal, respond};
+use crate::request::{Node, Obj, Operation, Payload, Workload};
+use crate::response::{refusal, respond, ValidationResponse};
 use crate::rules::check;
 use crate::settings::{Settings, SettingsError, SettingsErrors};
 use crate::slots::{image_slots, ImageSlot};
@@ -17,7 +16,7 @@ use crate::update::changed_slots;
 /// Evaluates one `validate` payload; every outcome, including unreadable input, is a response.
 pub fn validate(payload: &[u8]) -> ValidationResponse {
     match Payload::parse(payload) {
-        Ok(payload) => respond(evaluate(&payload), payload.request.object),
+        Ok(parsed) => respond(evaluate(&parsed), payload),
         Err(error) => refusal(&error),
     }
 }
@@ -39,7 +38,7 @@ pub fn validate_settings(payload: &[u8]) -> SettingsValidationResponse {
     }
 }
 
-fn evaluate(payload: &Payload<'_>) -> Result<Decision, RequestError> {
+fn evaluate<'a>(payload: &Payload<'a>) -> Result<Decision<'a>, RequestError> {
     let settings = Settings::from_json(payload.settings.map_or("{}", RawValue::get))
         .map_err(RequestError::InvalidSettings)?;
     let request = &payload.request;
@@ -49,12 +48,13 @@ fn evaluate(payload: &Payload<'_>) -> Result<Decision, RequestError> {
             warnings: Vec::new(),
         });
     };
-    let object = request.object.ok_or(RequestError::NoObject)?;
+    let object = request.object.as_ref().ok_or(RequestError::NoObject)?;
     let mut slots = image_slots(workload.pod_spec(object)?, workload.pod_spec_path)?;
     if operation == Operation::Update {
         // An old object that cannot be read leaves every slot to be evaluated.
         if let Some(old_slots) = request
             .old_object
+            .as_ref()
             .and_then(|old| readable_slots(workload, old))
         {
             slots = changed_slots(slots, &old_slots);
@@ -78,7 +78,10 @@ fn evaluate(payload: &Payload<'_>) -> Result<Decision, RequestError> {
     Ok(decide(&context, &checked))
 }
 
-fn readable_slots<'a>(workload: &Workload, old_object: &'a RawValue) -> Option<Vec<ImageSlot<'a>>> {
+fn readable_slots<'a>(
+    workload: &Workload,
+    old_object: &Obj<Node<'a>>,
+) -> Option<Vec<ImageSlot<'a>>> {
     let pod_spec = workload.pod_spec(old_object).ok()?;
     image_slots(pod_spec, workload.pod_spec_path).ok()
 }

@@ -1,101 +1,159 @@
-//! Applying fixes to the object as JSON: only the pull-policy keys at the fixes' paths change;
-//! every other field, known to Kubernetes' types or not, comes back as it came in.
+//! Applying fixes to the object's JSON text: the pull-policy value is replaced, or the key is
+//! inserted after the image, and every other byte comes back as it came in.
 
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use crate::error::RequestError;
-use crate::rules::ALWAYS;
-use crate::slots::Location;
+use crate::slots::{Anchor, ImageSlot, Location};
 
-/// The object with the pull policy set to `Always` at every fix.
-pub(crate) fn apply_fixes(object: &RawValue, fixes: &[Location]) -> Result<Value, RequestError> {
-    let mut value: Value = serde_json::from_str(object.get())
-        .map_err(|error| RequestError::Unreadable(error.to_string()))?;
-    for fix in fixes {
-        let pointer = fix.policy_holder_pointer();
-        let holder = value
-            .pointer_mut(&pointer)
-            .and_then(Value::as_object_mut)
-            .ok_or_else(|| RequestError::NotMutable(pointer.clone()))?;
-        holder.insert(
-            fix.policy_key().to_owned(),
-            Value::String(ALWAYS.to_owned()),
-        );
+const ALWAYS_JSON: &str = "\"Always\"";
+
+/// Setting one slot's pull policy to `Always`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fix<'a> {
+    pub(crate) location: Location,
+    anchor: Anchor<'a>,
+}
+
+impl<'a> Fix<'a> {
+    pub(crate) fn of(slot: &ImageSlot<'a>) -> Self {
+        Self {
+            location: slot.location,
+            anchor: slot.anchor,
+        }
     }
-    Ok(value)
+}
+
+/// The object with every fix applied. The anchors and `object` must come from the same
+/// request text; the result is checked to be JSON before it is returned.
+pub(crate) fn apply_fixes(
+    object: &RawValue,
+    fixes: &[Fix<'_>],
+) -> Result<Box<RawValue>, RequestError> {
+    let text = object.get();
+    let mut edits = Vec::with_capacity(fixes.len());
+    for fix in fixes {
+        let not_mutable = || RequestError::NotMutable(fix.location.to_string());
+        let edit = match fix.anchor.pull_policy {
+            Some(policy) => {
+                let span = span_in(text, policy.get()).ok_or_else(not_mutable)?;
+                (span.0, span.1, String::from(ALWAYS_JSON))
+            }
+            None => {
+                let (_, end) = span_in(text, fix.anchor.image.get()).ok_or_else(not_mutable)?;
+                let key = fix.location.list.policy_key();
+                (end, end, format!(",\"{key}\":{ALWAYS_JSON}"))
+            }
+        };
+        edits.push(edit);
+    }
+    edits.sort_by_key(|(start, _, _)| *start);
+    let mut mutated = String::with_capacity(text.len() + 32 * edits.len());
+    let mut copied = 0;
+    for (start, end, replacement) in &edits {
+        let unchanged = text
+            .get(copied..*start)
+            .ok_or_else(|| RequestError::NotMutable(format!("byte {start}")))?;
+        mutated.push_str(unchanged);
+        mutated.push_str(replacement);
+        copied = *end;
+    }
+    mutated.push_str(text.get(copied..).unwrap_or_default());
+    RawValue::from_string(mutated).map_err(|error| RequestError::NotMutable(error.to_string()))
+}
+
+/// Where `part`, a slice of `whole`, sits in it.
+fn span_in(whole: &str, part: &str) -> Option<(usize, usize)> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some((start, end))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slots::SlotList;
+    use crate::request::{object_text, Payload};
+    use crate::slots::image_slots;
+    use serde_json::{json, Value};
 
-    const POD: &[&str] = &["spec"];
-
-    fn raw(json: &str) -> &RawValue {
-        serde_json::from_str(json).unwrap()
-    }
-
-    /// Fields no Kubernetes type knows, numbers beyond f64, key orders that are not sorted.
+    /// Fields no Kubernetes type knows, numbers beyond f64, key orders that are not sorted,
+    /// escapes, odd white space.
     const ODD_POD: &str = r#"{"zeta":{"nested":[1,2,{"x":null}]},"apiVersion":"v1","kind":"Pod",
         "metadata":{"name":"p","annotations":{"example.com/any":"caf\u00e9 \"q\""},"labels":{}},
-        "spec":{"futureField":{"big":12345678901234567890123456789,"float":1.10,"neg":-0.0,"int64":-9223372036854775808},
+        "spec":{"futureField":{"big":12345678901234567890123456789,"float":1.10,"exp":1E300,"neg":-0.0},
           "containers":[
-            {"name":"app","futureContainerField":[],"image":"nginx:1.27","imagePullPolicy":"IfNotPresent","ports":[]},
-            {"image":"side:1","name":"side","imagePullPolicy":"Always"}],
+            {"name":"app","futureContainerField":[],"image":"nginx:1.27","imagePullPolicy" : "IfNotPresent","ports":[]},
+            {"image" : "side:1" ,"name":"side"},
+            {"imagePullPolicy":null,"image":"null:1","name":"null"}],
           "volumes":[{"name":"m","image":{"reference":"m:1","futureVolumeField":true}}]},
         "status":{}}"#;
 
+    fn payload() -> Vec<u8> {
+        format!(
+            r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"CREATE","object":{ODD_POD}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    fn mutate(payload: &[u8], which: &[usize]) -> Result<Box<RawValue>, RequestError> {
+        let parsed = Payload::parse(payload).unwrap();
+        let workload = parsed.request.workload().unwrap();
+        let pod_spec = workload
+            .pod_spec(parsed.request.object.as_ref().unwrap())
+            .unwrap();
+        let slots = image_slots(pod_spec, workload.pod_spec_path).unwrap();
+        let fixes: Vec<_> = which.iter().map(|&i| Fix::of(&slots[i])).collect();
+        apply_fixes(object_text(payload).unwrap(), &fixes)
+    }
+
     #[test]
-    fn only_pull_policies_change() {
-        let fixes = [
-            Location {
-                pod_spec_path: POD,
-                list: SlotList::Containers,
-                index: 0,
-            },
-            Location {
-                pod_spec_path: POD,
-                list: SlotList::ImageVolumes,
-                index: 0,
-            },
-        ];
-        let mutated = apply_fixes(raw(ODD_POD), &fixes).unwrap();
+    fn only_the_pull_policies_change_byte_for_byte() {
+        let payload = payload();
+        let mutated = mutate(&payload, &[0, 1, 2, 3]).unwrap();
+        let expected = ODD_POD
+            .replace(
+                r#""imagePullPolicy" : "IfNotPresent""#,
+                r#""imagePullPolicy" : "Always""#,
+            )
+            .replace(r#""side:1" ,"#, r#""side:1","imagePullPolicy":"Always" ,"#)
+            .replace(r#""imagePullPolicy":null"#, r#""imagePullPolicy":"Always""#)
+            .replace(
+                r#""reference":"m:1","#,
+                r#""reference":"m:1","pullPolicy":"Always","#,
+            );
+        assert_eq!(mutated.get(), expected);
+    }
+
+    #[test]
+    fn the_result_is_the_object_with_the_policies_set() {
+        let payload = payload();
+        let mutated: Value =
+            serde_json::from_str(mutate(&payload, &[0, 3]).unwrap().get()).unwrap();
         let mut expected: Value = serde_json::from_str(ODD_POD).unwrap();
-        expected["spec"]["containers"][0]["imagePullPolicy"] = Value::String("Always".into());
-        expected["spec"]["volumes"][0]["image"]["pullPolicy"] = Value::String("Always".into());
+        expected["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+        expected["spec"]["volumes"][0]["image"]["pullPolicy"] = json!("Always");
         assert_eq!(mutated, expected);
     }
 
     #[test]
-    fn numbers_keys_and_strings_come_back_as_written() {
-        let fixes = [Location {
-            pod_spec_path: POD,
-            list: SlotList::Containers,
-            index: 0,
-        }];
-        let text = serde_json::to_string(&apply_fixes(raw(ODD_POD), &fixes).unwrap()).unwrap();
-        assert!(
-            text.starts_with(r#"{"zeta":{"nested":[1,2,{"x":null}]},"apiVersion":"v1""#),
-            "{text}"
-        );
-        assert!(text.contains(r#""big":12345678901234567890123456789,"float":1.10,"neg":-0.0,"int64":-9223372036854775808"#), "{text}");
-        assert!(text.contains(r#"{"name":"app","futureContainerField":[],"image":"nginx:1.27","imagePullPolicy":"Always","ports":[]}"#), "{text}");
-        assert!(text.contains("café \\\"q\\\""), "{text}");
+    fn no_fix_gives_the_object_unchanged() {
+        assert_eq!(mutate(&payload(), &[]).unwrap().get(), ODD_POD);
     }
 
     #[test]
-    fn a_fix_outside_the_object_is_an_error_not_a_panic() {
-        let fixes = [Location {
-            pod_spec_path: POD,
-            list: SlotList::Containers,
-            index: 7,
-        }];
-        let error = apply_fixes(raw(ODD_POD), &fixes).unwrap_err();
+    fn an_anchor_outside_the_object_is_an_error_not_a_panic() {
+        let payload = payload();
+        let parsed = Payload::parse(&payload).unwrap();
+        let workload = parsed.request.workload().unwrap();
+        let pod_spec = workload
+            .pod_spec(parsed.request.object.as_ref().unwrap())
+            .unwrap();
+        let slots = image_slots(pod_spec, workload.pod_spec_path).unwrap();
+        let elsewhere: &RawValue = serde_json::from_str(r#"{"a":1}"#).unwrap();
+        let error = apply_fixes(elsewhere, &[Fix::of(&slots[0])]).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "the object cannot be mutated at /spec/containers/7"
+            "the object cannot be mutated at spec.containers[0]"
         );
     }
 }

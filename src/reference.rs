@@ -12,7 +12,10 @@ const TAG_LENGTH_MAX: usize = 128;
 /// A reference accepted by the kubelet, with the repository name normalised as Go does it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ImageReference<'a> {
-    name: String,
+    /// The name is kept in the parts Go joins, so parsing allocates nothing.
+    domain: &'a str,
+    library: bool,
+    remote: &'a str,
     tag: Option<&'a str>,
     digest: Option<&'a str>,
 }
@@ -70,14 +73,10 @@ impl<'a> ImageReference<'a> {
         if let Some(digest) = parts.digest {
             validate_digest(digest)?;
         }
-        let prefix = if library { OFFICIAL_REPO_PREFIX } else { "" };
-        let mut name = String::with_capacity(domain.len() + 1 + prefix.len() + parts.remote.len());
-        name.push_str(domain);
-        name.push('/');
-        name.push_str(prefix);
-        name.push_str(parts.remote);
         Ok(Self {
-            name,
+            domain,
+            library,
+            remote: parts.remote,
             tag: parts.tag,
             digest: parts.digest,
         })
@@ -85,8 +84,19 @@ impl<'a> ImageReference<'a> {
 
     /// normalised repository name, e.g. "docker.io/library/nginx", "localhost:5000/app"
     #[cfg(any(test, feature = "fuzzing"))]
-    pub(crate) fn name(&self) -> &str {
-        &self.name
+    pub(crate) fn name(&self) -> String {
+        let mut name = String::new();
+        self.push_name(&mut name);
+        name
+    }
+
+    fn push_name(&self, out: &mut String) {
+        out.push_str(self.domain);
+        out.push('/');
+        if self.library {
+            out.push_str(OFFICIAL_REPO_PREFIX);
+        }
+        out.push_str(self.remote);
     }
 
     pub(crate) fn tag(&self) -> Option<&'a str> {
@@ -104,8 +114,9 @@ impl<'a> ImageReference<'a> {
             (tag, _) => tag,
         };
         let extra = tag.map_or(0, |t| t.len() + 1) + self.digest.map_or(0, |d| d.len() + 1);
-        let mut out = String::with_capacity(self.name.len() + extra);
-        out.push_str(&self.name);
+        let name_len = self.domain.len() + 1 + OFFICIAL_REPO_PREFIX.len() + self.remote.len();
+        let mut out = String::with_capacity(name_len + extra);
+        self.push_name(&mut out);
         if let Some(tag) = tag {
             out.push(':');
             out.push_str(tag);

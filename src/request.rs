@@ -4,13 +4,17 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::RequestError;
 
-/// What the policy server sends to `validate`.
+/// What the policy server sends to `validate`, read in one pass: only the kind, the operation
+/// and the image-bearing parts of the object and old object are kept; the rest is skipped.
 #[derive(Deserialize)]
 pub(crate) struct Payload<'a> {
     #[serde(borrow)]
@@ -29,9 +33,9 @@ pub(crate) struct AdmissionRequest<'a> {
     #[serde(borrow, default)]
     pub(crate) sub_resource: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub(crate) object: Option<&'a RawValue>,
+    pub(crate) object: Option<Obj<Node<'a>>>,
     #[serde(borrow, default)]
-    pub(crate) old_object: Option<&'a RawValue>,
+    pub(crate) old_object: Option<Obj<Node<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +50,25 @@ impl<'a> Payload<'a> {
     pub(crate) fn parse(payload: &'a [u8]) -> Result<Self, RequestError> {
         serde_json::from_slice(payload).map_err(|error| RequestError::Unreadable(error.to_string()))
     }
+}
+
+/// The request's object as JSON text; read again only when the policy mutates it.
+pub(crate) fn object_text(payload: &[u8]) -> Result<&RawValue, RequestError> {
+    #[derive(Deserialize)]
+    struct Outer<'a> {
+        #[serde(borrow)]
+        request: Inner<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Inner<'a> {
+        #[serde(borrow, default)]
+        object: Option<&'a RawValue>,
+    }
+    serde_json::from_slice::<Outer<'_>>(payload)
+        .map_err(|error| RequestError::Unreadable(error.to_string()))?
+        .request
+        .object
+        .ok_or(RequestError::NoObject)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,21 +96,47 @@ impl AdmissionRequest<'_> {
     }
 }
 
+/// One key on the way from an object to its pod spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Spec,
+    Template,
+    JobTemplate,
+}
+
+impl Step {
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Self::Spec => "spec",
+            Self::Template => "template",
+            Self::JobTemplate => "jobTemplate",
+        }
+    }
+}
+
+/// A pod spec's path, as messages write it: `spec.template.spec`.
+pub(crate) fn dotted(path: &[Step]) -> String {
+    path.iter()
+        .map(|step| step.key())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// A kind the policy evaluates and where its pod spec lives.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Workload {
     group: &'static str,
     pub(crate) kind: &'static str,
-    pub(crate) pod_spec_path: &'static [&'static str],
+    pub(crate) pod_spec_path: &'static [Step],
 }
 
-const TEMPLATE: &[&str] = &["spec", "template", "spec"];
+const TEMPLATE: &[Step] = &[Step::Spec, Step::Template, Step::Spec];
 
 const WORKLOADS: &[Workload] = &[
     Workload {
         group: "",
         kind: "Pod",
-        pod_spec_path: &["spec"],
+        pod_spec_path: &[Step::Spec],
     },
     Workload {
         group: "apps",
@@ -122,7 +171,13 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         group: "batch",
         kind: "CronJob",
-        pod_spec_path: &["spec", "jobTemplate", "spec", "template", "spec"],
+        pod_spec_path: &[
+            Step::Spec,
+            Step::JobTemplate,
+            Step::Spec,
+            Step::Template,
+            Step::Spec,
+        ],
     },
 ];
 
@@ -139,90 +194,204 @@ impl Workload {
     }
 
     /// The pod spec of `object`, or why it cannot be read.
-    pub(crate) fn pod_spec<'a>(&self, object: &'a RawValue) -> Result<&'a RawValue, RequestError> {
-        if !is_object(object) {
+    pub(crate) fn pod_spec<'n, 'a>(
+        &self,
+        object: &'n Obj<Node<'a>>,
+    ) -> Result<&'n Node<'a>, RequestError> {
+        let Shaped::Fits(object) = &object.0 else {
             return Err(RequestError::ObjectNotAnObject);
-        }
-        let mut current = object;
-        for (depth, key) in self.pod_spec_path.iter().enumerate() {
-            let path = || {
-                self.pod_spec_path
-                    .get(..=depth)
-                    .unwrap_or_default()
-                    .join(".")
+        };
+        let mut node = object;
+        for depth in 0..self.pod_spec_path.len() {
+            let path = self.pod_spec_path.get(..=depth).unwrap_or_default();
+            let child = path.last().and_then(|step| node.child(*step));
+            node = match child {
+                None => return Err(RequestError::Missing(dotted(path))),
+                Some(Obj(Shaped::Mismatch)) => return Err(RequestError::NotAnObject(dotted(path))),
+                Some(Obj(Shaped::Fits(child))) => child.as_ref(),
             };
-            current = match field(current, key) {
-                Ok(Some(value)) => value,
-                Ok(None) => return Err(RequestError::Missing(path())),
-                Err(NotAnObject) => return Err(RequestError::NotAnObject(path())),
-            };
-            if !is_object(current) {
-                return Err(RequestError::NotAnObject(path()));
-            }
         }
-        Ok(current)
+        Ok(node)
     }
 }
 
-/// A raw value holds exactly the value's text, so its first byte tells its type.
-pub(crate) fn is_object(raw: &RawValue) -> bool {
-    raw.get().starts_with('{')
-}
-
+/// Any object on the way to a pod spec, and the pod spec itself: the keys this policy follows
+/// or reads, every other key skipped undecoded. One shape serves every level, so one pass over
+/// the request reads every kind.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[derive(Debug)]
-pub(crate) struct NotAnObject;
-
-/// The value of `key` in the JSON object `raw`, skipping every other entry undecoded;
-/// `null` counts as absent.
-pub(crate) fn field<'a>(raw: &'a RawValue, key: &str) -> Result<Option<&'a RawValue>, NotAnObject> {
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    let found = FieldSeed { key }
-        .deserialize(&mut deserializer)
-        .map_err(|_| NotAnObject)?;
-    Ok(found.filter(|value| value.get() != "null"))
+pub(crate) struct Node<'a> {
+    #[serde(borrow, default)]
+    spec: Option<Obj<Box<Node<'a>>>>,
+    #[serde(borrow, default)]
+    template: Option<Obj<Box<Node<'a>>>>,
+    #[serde(borrow, default)]
+    job_template: Option<Obj<Box<Node<'a>>>>,
+    #[serde(borrow, default)]
+    pub(crate) containers: Option<List<Obj<Entry<'a>>>>,
+    #[serde(borrow, default)]
+    pub(crate) init_containers: Option<List<Obj<Entry<'a>>>>,
+    #[serde(borrow, default)]
+    pub(crate) ephemeral_containers: Option<List<Obj<Entry<'a>>>>,
+    #[serde(borrow, default)]
+    pub(crate) volumes: Option<List<Obj<Entry<'a>>>>,
 }
 
-struct FieldSeed<'k> {
-    key: &'k str,
-}
-
-impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
-    type Value = Option<&'de RawValue>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
+impl<'a> Node<'a> {
+    fn child(&self, step: Step) -> Option<&Obj<Box<Node<'a>>>> {
+        match step {
+            Step::Spec => self.spec.as_ref(),
+            Step::Template => self.template.as_ref(),
+            Step::JobTemplate => self.job_template.as_ref(),
+        }
     }
 }
 
-impl<'de> Visitor<'de> for FieldSeed<'_> {
-    type Value = Option<&'de RawValue>;
+/// A container, or a volume: the fields that name and pull an image, as JSON text, so that
+/// a wrong type is named by its path and a mutation knows where each one sits.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
+pub(crate) struct Entry<'a> {
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    pub(crate) name: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    pub(crate) image: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    pub(crate) image_pull_policy: Option<&'a RawValue>,
+}
+
+/// A present field as its JSON text, `null` included (`Option`'s own rule would drop it,
+/// and a mutation must replace a `null` rather than add the key a second time).
+pub(crate) fn raw_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// A value that should have one JSON type; any other type is kept as `Mismatch` (and skipped),
+/// so the walker can name the path instead of failing the whole request with a column number.
+#[derive(Debug)]
+pub(crate) enum Shaped<T> {
+    Fits(T),
+    Mismatch,
+}
+
+/// A value that should be a JSON object.
+#[derive(Debug)]
+pub(crate) struct Obj<T>(pub(crate) Shaped<T>);
+
+/// A value that should be a JSON array.
+#[derive(Debug)]
+pub(crate) struct List<T>(pub(crate) Shaped<Vec<T>>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ShapeVisitor::<Obj<T>>(PhantomData))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ShapeVisitor::<List<T>>(PhantomData))
+    }
+}
+
+struct ShapeVisitor<S>(PhantomData<S>);
+
+/// What a shape does with the JSON type it expects; every other type is a mismatch.
+trait Shape<'de>: Sized {
+    const EXPECTING: &'static str;
+    fn mismatch() -> Self;
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        drain_map(map).map(|()| Self::mismatch())
+    }
+    fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
+        drain_seq(seq).map(|()| Self::mismatch())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Shape<'de> for Obj<T> {
+    const EXPECTING: &'static str = "an object";
+    fn mismatch() -> Self {
+        Obj(Shaped::Mismatch)
+    }
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(|value| Obj(Shaped::Fits(value)))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Shape<'de> for List<T> {
+    const EXPECTING: &'static str = "an array";
+    fn mismatch() -> Self {
+        List(Shaped::Mismatch)
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(List(Shaped::Fits(items)))
+    }
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de, S: Shape<'de>> Visitor<'de> for ShapeVisitor<S> {
+    type Value = S;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object")
+        f.write_str(S::EXPECTING)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            if key.0 == self.key {
-                found = Some(map.next_value::<&'de RawValue>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<S, A::Error> {
+        S::from_map(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<S, A::Error> {
+        S::from_seq(seq)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<S, E> {
+        Ok(S::mismatch())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<S, E> {
+        Ok(S::mismatch())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<S, E> {
+        Ok(S::mismatch())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<S, E> {
+        Ok(S::mismatch())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<S, E> {
+        Ok(S::mismatch())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<S, E> {
+        Ok(S::mismatch())
     }
 }
-
-#[derive(Deserialize)]
-struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
 
-    fn raw(json: &str) -> &RawValue {
+    fn object(json: &str) -> Obj<Node<'_>> {
         serde_json::from_str(json).unwrap()
     }
 
@@ -242,7 +411,7 @@ mod tests {
         #[case] path: &str,
     ) {
         assert_eq!(
-            Workload::of(group, kind).unwrap().pod_spec_path.join("."),
+            dotted(Workload::of(group, kind).unwrap().pod_spec_path),
             path
         );
     }
@@ -258,14 +427,15 @@ mod tests {
 
     #[test]
     fn pod_spec_of_a_cronjob_is_found_past_other_fields() {
-        let object = raw(
-            r#"{"metadata":{"name":"x","spec":1},"spec":{"schedule":"* * * * *",
-                "jobTemplate":{"spec":{"template":{"metadata":{},"spec":{"containers":[]}}}}}}"#,
+        let object = object(
+            r#"{"metadata":{"name":"x","spec":1},"spec":{"schedule":"* * * * *","containers":7,
+                "jobTemplate":{"spec":{"template":{"metadata":{},"spec":{"containers":[{}]}}}}}}"#,
         );
         let cronjob = Workload::of(Some("batch"), "CronJob").unwrap();
-        assert_eq!(
-            cronjob.pod_spec(object).unwrap().get(),
-            r#"{"containers":[]}"#
+        let pod_spec = cronjob.pod_spec(&object).unwrap();
+        assert!(
+            matches!(&pod_spec.containers, Some(List(Shaped::Fits(entries))) if entries.len() == 1),
+            "{pod_spec:?}"
         );
     }
 
@@ -279,9 +449,15 @@ mod tests {
         "spec.template.spec is not an object"
     )]
     #[case::object_not_object("[1]", "the object is not a JSON object")]
+    #[case::object_number("42", "the object is not a JSON object")]
+    #[case::spec_number(r#"{"spec":42}"#, "spec is not an object")]
+    #[case::spec_string(r#"{"spec":"x"}"#, "spec is not an object")]
+    #[case::object_number("42", "the object is not a JSON object")]
+    #[case::spec_number(r#"{"spec":42}"#, "spec is not an object")]
+    #[case::spec_string(r#"{"spec":"x"}"#, "spec is not an object")]
     fn unreadable_pod_specs_are_named(#[case] json: &str, #[case] expected: &str) {
         let deployment = Workload::of(Some("apps"), "Deployment").unwrap();
-        let error = deployment.pod_spec(raw(json)).unwrap_err().to_string();
+        let error = deployment.pod_spec(&object(json)).unwrap_err().to_string();
         assert!(error.contains(expected), "{error:?} lacks {expected:?}");
     }
 
@@ -298,7 +474,16 @@ mod tests {
         assert!(payload.request.is_ephemeral_containers_update());
         assert!(payload.request.workload().unwrap().is_pod());
         assert!(payload.request.old_object.is_none());
+        assert!(payload.request.object.is_some());
         assert_eq!(payload.settings.unwrap().get(), r#"{"mode":"warn"}"#);
+    }
+
+    #[test]
+    fn object_text_is_the_object_as_sent() {
+        let payload = br#"{"settings":{},"request":{"kind":{"kind":"Pod"},"operation":"CREATE",
+            "object":{"spec":{"containers":[ {"image" :"a:1"} ]}}}}"#;
+        let text = object_text(payload).unwrap().get();
+        assert_eq!(text, r#"{"spec":{"containers":[ {"image" :"a:1"} ]}}"#);
     }
 
     #[rstest]

@@ -1,16 +1,29 @@
-//! The one place a decision becomes the `ValidationResponse` the policy server reads.
+//! The one place a decision becomes the response the policy server reads.
 
-use kubewarden_policy_sdk::response::ValidationResponse;
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::decision::Decision;
 use crate::error::RequestError;
 use crate::mutation::apply_fixes;
+use crate::request::object_text;
 
-/// The response to an evaluated request; only a mutation builds the object as a JSON value.
+/// Kubewarden's validation response. The SDK's type holds the mutated object as a
+/// `serde_json::Value`; this one carries the edited JSON text as it is.
+#[derive(Debug, Serialize)]
+pub struct ValidationResponse {
+    pub accepted: bool,
+    pub message: Option<String>,
+    pub code: Option<u16>,
+    pub mutated_object: Option<Box<RawValue>>,
+    pub audit_annotations: Option<std::collections::BTreeMap<String, String>>,
+    pub warnings: Option<Vec<String>>,
+}
+
+/// The response to an evaluated request; `payload` is read again only to mutate its object.
 pub(crate) fn respond(
-    decision: Result<Decision, RequestError>,
-    object: Option<&RawValue>,
+    decision: Result<Decision<'_>, RequestError>,
+    payload: &[u8],
 ) -> ValidationResponse {
     match decision {
         Ok(Decision::Accept { warnings }) => response(true, None, None, warnings),
@@ -18,10 +31,7 @@ pub(crate) fn respond(
             response(false, Some(message), None, warnings)
         }
         Ok(Decision::Mutate { fixes, warnings }) => {
-            let mutated = object
-                .ok_or(RequestError::NoObject)
-                .and_then(|object| apply_fixes(object, &fixes));
-            match mutated {
+            match object_text(payload).and_then(|object| apply_fixes(object, &fixes)) {
                 Ok(mutated) => response(true, None, Some(mutated), warnings),
                 Err(error) => refusal(&error),
             }
@@ -37,7 +47,7 @@ pub(crate) fn refusal(error: &RequestError) -> ValidationResponse {
 fn response(
     accepted: bool,
     message: Option<String>,
-    mutated_object: Option<serde_json::Value>,
+    mutated_object: Option<Box<RawValue>>,
     warnings: Vec<String>,
 ) -> ValidationResponse {
     ValidationResponse {

@@ -105,31 +105,24 @@ fn default_pull_policy(reference: &ImageReference<'_>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slots::{Location, SlotList};
+    use crate::request::Step;
+    use crate::slots::{test_slot, SlotList};
     use rstest::rstest;
-    use std::borrow::Cow;
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    fn slot<'a>(
+    fn slot(
         list: SlotList,
-        name: &'a str,
-        image: &'a str,
-        policy: Option<&'a str>,
-    ) -> ImageSlot<'a> {
-        ImageSlot {
-            location: Location {
-                pod_spec_path: &["spec"],
-                list,
-                index: 0,
-            },
-            name: Cow::Borrowed(name),
-            image: Cow::Borrowed(image),
-            pull_policy: policy.map(Cow::Borrowed),
-        }
+        name: &'static str,
+        image: &str,
+        policy: Option<&'static str>,
+    ) -> ImageSlot<'static> {
+        let image: &'static str = Box::leak(image.to_owned().into_boxed_str());
+        test_slot(&[Step::Spec], list, 0, name, image, policy)
     }
 
     fn check_with(settings: &str, image: &str, policy: Option<&str>) -> Vec<Rule> {
+        let policy = policy.map(|p| &*Box::leak(p.to_owned().into_boxed_str()));
         let settings = Settings::from_json(settings).unwrap();
         check(&settings, &slot(SlotList::Containers, "app", image, policy))
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::RequestError;
-use crate::request::{field, is_object};
+use crate::request::{dotted, raw_text, Entry, List, Node, Obj, Shaped, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum SlotList {
@@ -35,7 +35,7 @@ impl SlotList {
         }
     }
 
-    /// The field that holds the pull policy, relative to the list entry.
+    /// The field that holds the pull policy, relative to the list entry, as messages name it.
     pub(crate) fn policy_field(self) -> &'static str {
         match self {
             Self::ImageVolumes => "image.pullPolicy",
@@ -43,59 +43,61 @@ impl SlotList {
         }
     }
 
+    /// The pull policy's key in the object that holds it.
+    pub(crate) fn policy_key(self) -> &'static str {
+        match self {
+            Self::ImageVolumes => "pullPolicy",
+            _ => "imagePullPolicy",
+        }
+    }
+
     pub(crate) fn is_container(self) -> bool {
         self != Self::ImageVolumes
+    }
+
+    fn of<'n, 'a>(self, pod_spec: &'n Node<'a>) -> Option<&'n List<Obj<Entry<'a>>>> {
+        match self {
+            Self::Containers => pod_spec.containers.as_ref(),
+            Self::InitContainers => pod_spec.init_containers.as_ref(),
+            Self::EphemeralContainers => pod_spec.ephemeral_containers.as_ref(),
+            Self::ImageVolumes => pod_spec.volumes.as_ref(),
+        }
     }
 }
 
 /// One place an image is named, with where it is and how it is pulled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ImageSlot<'a> {
     pub(crate) location: Location,
     pub(crate) name: Cow<'a, str>,
     pub(crate) image: Cow<'a, str>,
     pub(crate) pull_policy: Option<Cow<'a, str>>,
+    pub(crate) anchor: Anchor<'a>,
+}
+
+/// Where a slot's fields sit in the request text, so a mutation can edit them in place.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Anchor<'a> {
+    /// The image string (a container's `image`, an image volume's `image.reference`).
+    pub(crate) image: &'a RawValue,
+    /// The pull policy's value, `null` included: a mutation replaces it rather than adding
+    /// the key a second time.
+    pub(crate) pull_policy: Option<&'a RawValue>,
 }
 
 /// Where a slot sits in the object: the pod spec's path, the list and the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Location {
-    pub(crate) pod_spec_path: &'static [&'static str],
+    pub(crate) pod_spec_path: &'static [Step],
     pub(crate) list: SlotList,
     pub(crate) index: usize,
-}
-
-impl Location {
-    /// JSON Pointer of the object that holds the pull policy key.
-    pub(crate) fn policy_holder_pointer(&self) -> String {
-        let mut pointer = String::new();
-        for key in self.pod_spec_path {
-            pointer.push('/');
-            pointer.push_str(key);
-        }
-        pointer.push('/');
-        pointer.push_str(self.list.key());
-        pointer.push('/');
-        pointer.push_str(&self.index.to_string());
-        if self.list == SlotList::ImageVolumes {
-            pointer.push_str("/image");
-        }
-        pointer
-    }
-
-    pub(crate) fn policy_key(&self) -> &'static str {
-        match self.list {
-            SlotList::ImageVolumes => "pullPolicy",
-            _ => "imagePullPolicy",
-        }
-    }
 }
 
 /// `spec.template.spec.initContainers[0]`, as messages name it.
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for key in self.pod_spec_path {
-            write!(f, "{key}.")?;
+        for step in self.pod_spec_path {
+            write!(f, "{}.", step.key())?;
         }
         write!(f, "{}[{}]", self.list.key(), self.index)
     }
@@ -103,37 +105,11 @@ impl fmt::Display for Location {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PodSpecLists<'a> {
-    #[serde(borrow, default)]
-    containers: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    init_containers: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    ephemeral_containers: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    volumes: Option<&'a RawValue>,
-}
-
-impl<'a> PodSpecLists<'a> {
-    fn list(&self, list: SlotList) -> Option<&'a RawValue> {
-        match list {
-            SlotList::Containers => self.containers,
-            SlotList::InitContainers => self.init_containers,
-            SlotList::EphemeralContainers => self.ephemeral_containers,
-            SlotList::ImageVolumes => self.volumes,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Entry<'a> {
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    image: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    image_pull_policy: Option<&'a RawValue>,
+struct VolumeImage<'a> {
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    reference: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    pull_policy: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -141,36 +117,33 @@ struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Every image slot of `pod_spec` (the object at `pod_spec_path`), in list then index order.
 pub(crate) fn image_slots<'a>(
-    pod_spec: &'a RawValue,
-    pod_spec_path: &'static [&'static str],
+    pod_spec: &Node<'a>,
+    pod_spec_path: &'static [Step],
 ) -> Result<Vec<ImageSlot<'a>>, RequestError> {
-    let lists: PodSpecLists<'a> = serde_json::from_str(pod_spec.get()).map_err(|error| {
-        let path = pod_spec_path.join(".");
-        if is_object(pod_spec) {
-            RequestError::Malformed {
-                path,
-                reason: error.to_string(),
-            }
-        } else {
-            RequestError::NotAnObject(path)
-        }
-    })?;
     let mut slots = Vec::new();
     for list in SlotList::ALL {
-        let Some(raw_list) = lists.list(list).filter(|raw| raw.get() != "null") else {
-            continue;
+        let entries = match list.of(pod_spec) {
+            None => continue,
+            Some(List(Shaped::Mismatch)) => {
+                return Err(RequestError::NotAList(format!(
+                    "{}.{}",
+                    dotted(pod_spec_path),
+                    list.key()
+                )))
+            }
+            Some(List(Shaped::Fits(entries))) => entries,
         };
-        let entries: Vec<&'a RawValue> = serde_json::from_str(raw_list.get()).map_err(|_| {
-            RequestError::NotAList(format!("{}.{}", pod_spec_path.join("."), list.key()))
-        })?;
         slots.reserve(entries.len());
-        for (index, raw_entry) in entries.into_iter().enumerate() {
+        for (index, entry) in entries.iter().enumerate() {
             let location = Location {
                 pod_spec_path,
                 list,
                 index,
             };
-            if let Some(slot) = read_slot(raw_entry, location)? {
+            let Obj(Shaped::Fits(entry)) = entry else {
+                return Err(RequestError::NotAnObject(location.to_string()));
+            };
+            if let Some(slot) = read_slot(entry, location)? {
                 slots.push(slot);
             }
         }
@@ -179,56 +152,128 @@ pub(crate) fn image_slots<'a>(
 }
 
 fn read_slot<'a>(
-    raw: &'a RawValue,
+    entry: &Entry<'a>,
     location: Location,
 ) -> Result<Option<ImageSlot<'a>>, RequestError> {
-    let entry: Entry<'a> = match serde_json::from_str(raw.get()) {
-        Ok(entry) if is_object(raw) => entry,
-        _ => return Err(RequestError::NotAnObject(location.to_string())),
-    };
     let name = text(entry.name, &location, "name")?.unwrap_or_default();
     if location.list.is_container() {
-        let image = text(entry.image, &location, "image")?
-            .ok_or_else(|| RequestError::Missing(format!("{location}.image")))?;
+        let (image, raw_image) = required_text(entry.image, &location, "image")?;
         let pull_policy = text(entry.image_pull_policy, &location, "imagePullPolicy")?;
+        let anchor = Anchor {
+            image: raw_image,
+            pull_policy: entry.image_pull_policy,
+        };
         return Ok(Some(ImageSlot {
             location,
             name,
             image,
             pull_policy,
+            anchor,
         }));
     }
-    let Some(volume_image) = entry.image.filter(|raw| raw.get() != "null") else {
+    let Some(raw_volume_image) = present(entry.image) else {
         return Ok(None);
     };
-    let not_an_object = || RequestError::NotAnObject(format!("{location}.image"));
-    if !is_object(volume_image) {
-        return Err(not_an_object());
-    }
-    let reference = field(volume_image, "reference").map_err(|_| not_an_object())?;
-    let pull_policy = field(volume_image, "pullPolicy").map_err(|_| not_an_object())?;
-    let image = text(reference, &location, "image.reference")?
-        .ok_or_else(|| RequestError::Missing(format!("{location}.image.reference")))?;
-    let pull_policy = text(pull_policy, &location, "image.pullPolicy")?;
+    let volume_image: VolumeImage<'a> = match serde_json::from_str(raw_volume_image.get()) {
+        Ok(volume_image) if is_object(raw_volume_image) => volume_image,
+        _ => return Err(RequestError::NotAnObject(format!("{location}.image"))),
+    };
+    let (image, raw_image) = required_text(volume_image.reference, &location, "image.reference")?;
+    let pull_policy = text(volume_image.pull_policy, &location, "image.pullPolicy")?;
+    let anchor = Anchor {
+        image: raw_image,
+        pull_policy: volume_image.pull_policy,
+    };
     Ok(Some(ImageSlot {
         location,
         name,
         image,
         pull_policy,
+        anchor,
     }))
 }
 
-/// A string field; `null` counts as absent.
+/// A raw value holds exactly the value's text, so its first byte tells its type.
+fn is_object(raw: &RawValue) -> bool {
+    raw.get().starts_with('{')
+}
+
+/// `null` counts as absent.
+fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|raw| raw.get() != "null")
+}
+
+/// A string field.
 fn text<'a>(
     raw: Option<&'a RawValue>,
     location: &Location,
     key: &str,
 ) -> Result<Option<Cow<'a, str>>, RequestError> {
-    match raw.filter(|raw| raw.get() != "null") {
+    match present(raw) {
         None => Ok(None),
-        Some(raw) => serde_json::from_str::<Text<'a>>(raw.get())
-            .map(|text| Some(text.0))
-            .map_err(|_| RequestError::NotAString(format!("{location}.{key}"))),
+        Some(raw) => string_value(raw)
+            .map(Some)
+            .ok_or_else(|| RequestError::NotAString(format!("{location}.{key}"))),
+    }
+}
+
+/// The value of a JSON string, borrowed when it holds no escape (the text was validated
+/// when it was read); `None` for any other JSON type.
+fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let quoted = raw.get();
+    match quoted
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(plain) if !plain.contains('\\') => Some(Cow::Borrowed(plain)),
+        _ => serde_json::from_str::<Text<'_>>(quoted)
+            .ok()
+            .map(|text| text.0),
+    }
+}
+
+fn required_text<'a>(
+    raw: Option<&'a RawValue>,
+    location: &Location,
+    key: &str,
+) -> Result<(Cow<'a, str>, &'a RawValue), RequestError> {
+    match (text(raw, location, key)?, present(raw)) {
+        (Some(text), Some(raw)) => Ok((text, raw)),
+        _ => Err(RequestError::Missing(format!("{location}.{key}"))),
+    }
+}
+
+/// A slot as the walker would make it, for other modules' tests.
+#[cfg(test)]
+pub(crate) fn test_slot(
+    pod_spec_path: &'static [Step],
+    list: SlotList,
+    index: usize,
+    name: &'static str,
+    image: &'static str,
+    pull_policy: Option<&'static str>,
+) -> ImageSlot<'static> {
+    let json = |text: &str| -> &'static RawValue {
+        let quoted: &'static str = Box::leak(
+            serde_json::to_string(text)
+                .unwrap_or_default()
+                .into_boxed_str(),
+        );
+        serde_json::from_str(quoted).unwrap_or_else(|_| unreachable!())
+    };
+    ImageSlot {
+        location: Location {
+            pod_spec_path,
+            list,
+            index,
+        },
+        name: Cow::Borrowed(name),
+        image: Cow::Borrowed(image),
+        pull_policy: pull_policy.map(Cow::Borrowed),
+        anchor: Anchor {
+            image: json(image),
+            pull_policy: pull_policy.map(json),
+        },
     }
 }
 
@@ -237,15 +282,17 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    const POD: &[&str] = &["spec"];
-    const TEMPLATE: &[&str] = &["spec", "template", "spec"];
+    const POD: &[Step] = &[Step::Spec];
+    const TEMPLATE: &[Step] = &[Step::Spec, Step::Template, Step::Spec];
 
-    fn slots_of<'a>(
-        json: &'a str,
-        path: &'static [&'static str],
-    ) -> Result<Vec<ImageSlot<'a>>, RequestError> {
-        let raw: &RawValue = serde_json::from_str(json).unwrap();
-        image_slots(raw, path)
+    fn slots_of(
+        json: &str,
+        path: &'static [Step],
+    ) -> Result<Vec<ImageSlot<'static>>, RequestError> {
+        let json: &'static str = Box::leak(json.to_owned().into_boxed_str());
+        let pod_spec: Node<'static> =
+            serde_json::from_str(json).map_err(|e| RequestError::Unreadable(e.to_string()))?;
+        image_slots(&pod_spec, path)
     }
 
     #[test]
@@ -307,45 +354,57 @@ mod tests {
         );
     }
 
-    #[rstest]
-    #[case::container(
-        SlotList::Containers,
-        3,
-        "/spec/template/spec/containers/3",
-        "imagePullPolicy"
-    )]
-    #[case::init(
-        SlotList::InitContainers,
-        0,
-        "/spec/template/spec/initContainers/0",
-        "imagePullPolicy"
-    )]
-    #[case::ephemeral(
-        SlotList::EphemeralContainers,
-        1,
-        "/spec/template/spec/ephemeralContainers/1",
-        "imagePullPolicy"
-    )]
-    #[case::volume(
-        SlotList::ImageVolumes,
-        2,
-        "/spec/template/spec/volumes/2/image",
-        "pullPolicy"
-    )]
-    fn pointers_reach_the_pull_policy_holder(
-        #[case] list: SlotList,
-        #[case] index: usize,
-        #[case] pointer: &str,
-        #[case] key: &str,
-    ) {
+    #[test]
+    fn anchors_point_at_the_fields_in_the_text() {
+        let slots = slots_of(
+            r#"{"containers":[{"image":"a:1","imagePullPolicy":"Never"},{"image":"b:1"}],
+                "volumes":[{"name":"v","image":{"pullPolicy":"IfNotPresent","reference":"m:1"}}]}"#,
+            POD,
+        )
+        .unwrap();
+        let anchors: Vec<_> = slots
+            .iter()
+            .map(|s| {
+                (
+                    s.anchor.image.get(),
+                    s.anchor.pull_policy.map(RawValue::get),
+                )
+            })
+            .collect();
+        assert_eq!(
+            anchors,
+            [
+                (r#""a:1""#, Some(r#""Never""#)),
+                (r#""b:1""#, None),
+                (r#""m:1""#, Some(r#""IfNotPresent""#)),
+            ]
+        );
+    }
+
+    #[test]
+    fn locations_name_the_list_entry() {
         let location = Location {
             pod_spec_path: TEMPLATE,
-            list,
-            index,
+            list: SlotList::ImageVolumes,
+            index: 2,
         };
-        assert_eq!(location.policy_holder_pointer(), pointer);
-        assert_eq!(location.policy_key(), key);
-        assert!(list.policy_field().ends_with(key));
+        assert_eq!(location.to_string(), "spec.template.spec.volumes[2]");
+        assert_eq!(SlotList::ImageVolumes.policy_key(), "pullPolicy");
+        assert_eq!(SlotList::InitContainers.policy_key(), "imagePullPolicy");
+    }
+
+    #[rstest]
+    #[case::plain(r#""nginx:1""#, Some("nginx:1"))]
+    #[case::empty(r#""""#, Some(""))]
+    #[case::escaped_quote(r#""a\"b""#, Some("a\"b"))]
+    #[case::escaped_backslash_at_end(r#""a\\""#, Some("a\\"))]
+    #[case::unicode_escape(r#""\u0041lways""#, Some("Always"))]
+    #[case::number("42", None)]
+    #[case::object(r#"{"a":"b"}"#, None)]
+    #[case::list(r#"["a"]"#, None)]
+    fn string_values(#[case] json: &str, #[case] expected: Option<&str>) {
+        let raw: &RawValue = serde_json::from_str(json).unwrap();
+        assert_eq!(string_value(raw).as_deref(), expected);
     }
 
     #[test]
@@ -376,6 +435,9 @@ mod tests {
         "spec.containers[1] is not an object"
     )]
     #[case::entry_null(r#"{"containers":[null]}"#, "spec.containers[0] is not an object")]
+    #[case::entry_number(r#"{"containers":[7]}"#, "spec.containers[0] is not an object")]
+    #[case::containers_number(r#"{"containers":7}"#, "spec.containers is not a list")]
+    #[case::containers_string(r#"{"containers":"[]"}"#, "spec.containers is not a list")]
     #[case::image_number(
         r#"{"containers":[{"name":"a","image":42}]}"#,
         "spec.containers[0].image is not a string"
@@ -410,7 +472,7 @@ mod tests {
     )]
     #[case::spec_duplicate_list(
         r#"{"containers":[],"containers":[]}"#,
-        "spec cannot be read: duplicate field `containers`"
+        "the request cannot be read: duplicate field `containers`"
     )]
     fn malformed_specs_are_named(#[case] spec: &str, #[case] expected: &str) {
         let error = slots_of(spec, POD).unwrap_err().to_string();

@@ -31,8 +31,8 @@ pub(crate) fn changed_slots<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slots::Location;
-    use std::borrow::Cow;
+    use crate::request::Step;
+    use crate::slots::test_slot;
 
     fn slot(
         list: SlotList,
@@ -41,16 +41,7 @@ mod tests {
         image: &'static str,
         policy: Option<&'static str>,
     ) -> ImageSlot<'static> {
-        ImageSlot {
-            location: Location {
-                pod_spec_path: &["spec"],
-                list,
-                index,
-            },
-            name: Cow::Borrowed(name),
-            image: Cow::Borrowed(image),
-            pull_policy: policy.map(Cow::Borrowed),
-        }
+        test_slot(&[Step::Spec], list, index, name, image, policy)
     }
 
     fn names(slots: &[ImageSlot<'_>]) -> Vec<String> {
