@@ -13,8 +13,8 @@
 # much as parsing the request with the SDK; below 1 it is cheaper than that.
 #
 # Environment (all optional):
-#   POLICY_WASM        module to benchmark as "policy" (default: build image-pull-policy and use
-#                      target/wasm32-wasip1/release/image_pull_policy.wasm; when set, nothing is
+#   POLICY_WASM        module to benchmark as "policy" (default: `make policy.wasm`, the module
+#                      as it ships, size-optimised by wasm-opt; when set, nothing is
 #                      built for it, e.g. POLICY_WASM=target/wasm32-wasip1/release/baseline_sdk.wasm)
 #   POLICY_SETTINGS    settings JSON given to every module (default {})
 #   WARM_ITERATIONS    timed warm iterations (default 2000)
@@ -60,7 +60,7 @@ mkdir -p "$OUT_DIR"
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   echo "== building" >&2
   if [[ -z "${POLICY_WASM:-}" ]]; then
-    cargo build --quiet --target wasm32-wasip1 --release -p image-pull-policy
+    make --no-print-directory --silent policy.wasm >/dev/null
   fi
   cargo build --quiet --target wasm32-wasip1 --release -p baseline-accept -p baseline-sdk
   cargo build --quiet -p policy-host --profile host
@@ -68,7 +68,7 @@ fi
 
 accept_wasm="$wasm_dir/baseline_accept.wasm"
 sdk_wasm="$wasm_dir/baseline_sdk.wasm"
-policy_wasm="${POLICY_WASM:-$wasm_dir/image_pull_policy.wasm}"
+policy_wasm="${POLICY_WASM:-policy.wasm}"
 for f in "$accept_wasm" "$sdk_wasm" "$policy_wasm" "$host"; do
   [[ -f "$f" ]] || { echo "run.sh: missing $f (build failed, or SKIP_BUILD=1 without a build)" >&2; exit 1; }
 done

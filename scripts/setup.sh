@@ -11,6 +11,7 @@ rustup component list --installed | grep -q '^clippy' || rustup component add cl
 missing=()
 command -v jq >/dev/null || missing+=(jq)
 command -v bats >/dev/null || missing+=(bats)
+command -v wasm-opt >/dev/null || missing+=(binaryen)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
   "${apt_get[@]}" update -qq

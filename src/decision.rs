@@ -228,6 +228,10 @@ struct Shown<'s>(&'s str);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = |b: u8| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\';
+        if self.0.len() <= MAX_SHOWN_CHARS && self.0.bytes().all(plain) {
+            return f.write_str(self.0);
+        }
         let mut chars = self.0.chars();
         for c in chars.by_ref().take(MAX_SHOWN_CHARS) {
             match c {

@@ -38,7 +38,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    Ok(serde_json::to_vec(&evaluation::validate(payload))?)
+    Ok(evaluation::validate(payload).to_json()?)
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {

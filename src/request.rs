@@ -48,8 +48,14 @@ pub(crate) struct GroupVersionKind<'a> {
 
 impl<'a> Payload<'a> {
     pub(crate) fn parse(payload: &'a [u8]) -> Result<Self, RequestError> {
-        serde_json::from_slice(payload).map_err(|error| RequestError::Unreadable(error.to_string()))
+        serde_json::from_str(utf8(payload)?)
+            .map_err(|error| RequestError::Unreadable(error.to_string()))
     }
+}
+
+/// The payload as text: checked once, so no string read from it is checked again.
+fn utf8(payload: &[u8]) -> Result<&str, RequestError> {
+    std::str::from_utf8(payload).map_err(|error| RequestError::Unreadable(error.to_string()))
 }
 
 /// The request's object as JSON text; read again only when the policy mutates it.
@@ -64,7 +70,7 @@ pub(crate) fn object_text(payload: &[u8]) -> Result<&RawValue, RequestError> {
         #[serde(borrow, default)]
         object: Option<&'a RawValue>,
     }
-    serde_json::from_slice::<Outer<'_>>(payload)
+    serde_json::from_str::<Outer<'_>>(utf8(payload)?)
         .map_err(|error| RequestError::Unreadable(error.to_string()))?
         .request
         .object

@@ -39,7 +39,7 @@ impl Pattern {
 pub(crate) struct Settings {
     pub(crate) mode: Mode,
     pub(crate) require_tag: bool,
-    pub(crate) denied_tags: Vec<String>,
+    pub(crate) denied_tags: Vec<Cow<'static, str>>,
     pub(crate) require_digest: bool,
     pub(crate) require_always_for_digests: bool,
     pub(crate) exempt_images: Vec<Pattern>,
@@ -52,7 +52,7 @@ impl Default for Settings {
         Self {
             mode: Mode::Mutate,
             require_tag: true,
-            denied_tags: vec!["latest".to_owned()],
+            denied_tags: vec![Cow::Borrowed("latest")],
             require_digest: false,
             require_always_for_digests: true,
             exempt_images: Vec::new(),
@@ -135,6 +135,10 @@ impl fmt::Display for SettingsErrors {
 impl Settings {
     /// Parses settings JSON; `null` or no settings at all mean the defaults.
     pub(crate) fn from_json(json: &str) -> Result<Self, SettingsErrors> {
+        // The policy server sends the settings with every request; most are empty.
+        if matches!(json, "{}" | "null") {
+            return Ok(Self::default());
+        }
         let entries = match serde_json::from_str::<Option<Entries<'_>>>(json) {
             Ok(Some(entries)) => entries.0,
             Ok(None) => Vec::new(),
@@ -207,14 +211,14 @@ fn parse_strings(key: &'static str, value: &RawValue) -> Result<Vec<String>, Set
     serde_json::from_str(value.get()).map_err(|_| SettingsError::NotAListOfStrings(key))
 }
 
-fn parse_denied_tags(value: &RawValue) -> Result<Vec<String>, SettingsError> {
+fn parse_denied_tags(value: &RawValue) -> Result<Vec<Cow<'static, str>>, SettingsError> {
     let tags = parse_strings("deniedTags", value)?;
     match tags.iter().position(|tag| !is_valid_tag(tag)) {
         Some(index) => Err(SettingsError::InvalidDeniedTag {
             index,
             tag: tags.get(index).cloned().unwrap_or_default(),
         }),
-        None => Ok(tags),
+        None => Ok(tags.into_iter().map(Cow::Owned).collect()),
     }
 }
 

@@ -123,8 +123,7 @@ fn every_list_is_mutated() {
 fn the_mutated_object_is_the_request_object_but_for_the_pull_policy() {
     let request = fixture("pod-extra-fields.json");
     let payload = serde_json::to_vec(&json!({ "request": request, "settings": {} })).unwrap();
-    let mutated: Value =
-        serde_json::from_str(validate(&payload).mutated_object.unwrap().get()).unwrap();
+    let mutated: Value = serde_json::from_str(&validate(&payload).mutated_object.unwrap()).unwrap();
     let mut expected = request["object"].clone();
     expected["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
     assert_eq!(mutated, expected);

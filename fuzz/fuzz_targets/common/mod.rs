@@ -1,0 +1,155 @@
+//! Invariants every `validate` response keeps, shared by the request fuzz targets.
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// Warnings list 20 violations, then one line saying how many more there are.
+pub const MAX_WARNINGS: usize = 21;
+
+/// The response as the policy server reads it (the wire form, whatever type built it).
+#[derive(Deserialize)]
+struct Response<'a> {
+    accepted: bool,
+    message: Option<String>,
+    #[serde(borrow, default)]
+    mutated_object: Option<&'a RawValue>,
+    warnings: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Sent<'a> {
+    #[serde(borrow)]
+    request: SentRequest<'a>,
+}
+
+#[derive(Deserialize)]
+struct SentRequest<'a> {
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+}
+
+/// Checks `response`, the answer to `payload`, against the response invariants; panics on a
+/// breach so libFuzzer records the input.
+pub fn check_response(payload: &[u8], response: &impl Serialize) {
+    let wire = serde_json::to_string(response).expect("the response serializes");
+    let response: Response<'_> = serde_json::from_str(&wire).expect("the response reads back");
+    if !response.accepted {
+        assert!(
+            response.message.as_deref().is_some_and(|m| !m.is_empty()),
+            "refused without a message: {wire}"
+        );
+    }
+    if response.mutated_object.is_some() {
+        assert!(response.accepted, "a mutation in a refusal: {wire}");
+    }
+    if let Some(warnings) = &response.warnings {
+        assert!(
+            !warnings.is_empty(),
+            "an empty warning list is sent as null: {wire}"
+        );
+        assert!(
+            warnings.len() <= MAX_WARNINGS,
+            "{} warnings: {wire}",
+            warnings.len()
+        );
+    }
+    for text in response
+        .message
+        .iter()
+        .chain(response.warnings.iter().flatten())
+    {
+        assert!(
+            !text.chars().any(|c| c == '\n' || c == '\r'),
+            "a line break reaches a message: {text:?}"
+        );
+    }
+    if let Some(mutated) = response.mutated_object {
+        check_mutation(payload, mutated.get());
+    }
+}
+
+/// A mutation changes only pull-policy keys of pod-spec list entries, each to "Always".
+fn check_mutation(payload: &[u8], mutated: &str) {
+    assert!(
+        serde_json::from_str::<IgnoredAny>(mutated).is_ok(),
+        "the mutated object is not JSON: {mutated}"
+    );
+    // serde_json skips the fields it ignores without checking their UTF-8 or their escapes, so
+    // a payload that is not strictly JSON outside the object can still be evaluated: compare
+    // with the object alone, read as the policy reads it.
+    let sent: Sent<'_> = serde_json::from_slice(payload).expect("a mutated payload is readable");
+    let object = sent
+        .request
+        .object
+        .expect("a mutated request has an object");
+    let texts = format!("object: {}\nmutated: {mutated}", object.get());
+    // Numbers beyond f64 (1e400) cannot be compared as values; the text check above stands.
+    let (Ok(object), Ok(mutated)) = (
+        serde_json::from_str::<Value>(object.get()),
+        serde_json::from_str::<Value>(mutated),
+    ) else {
+        return;
+    };
+    let mut changed = Vec::new();
+    differences("", &object, &mutated, &mut changed);
+    assert!(
+        !changed.is_empty(),
+        "a mutation that changes nothing\n{texts}"
+    );
+    for pointer in &changed {
+        assert!(
+            is_policy_pointer(pointer),
+            "the mutation changes {pointer}, not a pull policy\n{texts}"
+        );
+        assert_eq!(
+            mutated.pointer(pointer),
+            Some(&Value::String("Always".into())),
+            "{pointer} is not set to Always"
+        );
+    }
+}
+
+/// `…/(containers|initContainers|ephemeralContainers)/N/imagePullPolicy` or
+/// `…/volumes/N/image/pullPolicy`.
+fn is_policy_pointer(pointer: &str) -> bool {
+    let parts: Vec<&str> = pointer.rsplit('/').collect();
+    let is_index = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        ["imagePullPolicy", index, list, ..] => {
+            is_index(index)
+                && matches!(
+                    *list,
+                    "containers" | "initContainers" | "ephemeralContainers"
+                )
+        }
+        ["pullPolicy", "image", index, "volumes", ..] => is_index(index),
+        _ => false,
+    }
+}
+
+/// Pointers of every leaf that differs, is added or is removed between `a` and `b`.
+pub fn differences(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in a {
+                let here = format!("{at}/{key}");
+                match b.get(key) {
+                    Some(other) => differences(&here, value, other, out),
+                    None => out.push(here),
+                }
+            }
+            for key in b.keys().filter(|key| !a.contains_key(*key)) {
+                out.push(format!("{at}/{key}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{at}/{i}"), x, y, out);
+            }
+        }
+        (a, b) if a == b => {}
+        _ => out.push(at.to_owned()),
+    }
+}
