@@ -164,6 +164,19 @@ jq -rs --arg accept "$accept_wasm" --arg sdk "$sdk_wasm" --arg policy "$policy_w
       | ([$all[] | select(.role == $role and .module_bytes != null) | .module_bytes][0]) as $bytes
       | "  " + ($role | rpad(7)) + ($bytes | tostring | pad(9)) + "  " + $path )
 ' "$results" | tee "$report"
+
+# Memory on the largest request: peak RSS of a host process that evaluates it once in a fresh
+# instance; the accept baseline's figure is the host's own share (its copy of the request).
+if [[ -n "${big:-}" ]]; then
+  echo | tee -a "$report"
+  echo "peak RSS, one fresh evaluation of $(basename "$big") (KiB):" | tee -a "$report"
+  for role in accept sdk policy; do
+    case $role in accept) module=$accept_wasm ;; sdk) module=$sdk_wasm ;; policy) module=$policy_wasm ;; esac
+    rss=$("$host" bench --request-path "$big" --settings-json "$POLICY_SETTINGS" --mode fresh \
+      --iterations 1 --warmup 0 "$module" | sed -n 's/^peak RSS of this process: \([0-9]*\) KiB$/\1/p')
+    printf '  %-7s %9s\n' "$role" "${rss:-ERR}" | tee -a "$report"
+  done
+fi
 echo >&2
 echo "raw results: $results; table: $report" >&2
 exit "$status"

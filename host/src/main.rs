@@ -276,5 +276,17 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
             println!("{}", result.line());
         }
     }
+    if !args.json {
+        if let Some(kib) = peak_rss_kib() {
+            println!("peak RSS of this process: {kib} KiB");
+        }
+    }
     Ok(())
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), for the benchmark's memory figures.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
