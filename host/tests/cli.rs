@@ -134,13 +134,18 @@ fn bench_readable_output_names_request_and_module() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("accept.wat: "), "{text}");
     assert!(
         lines[1].starts_with("fresh request.json | accept.wat ("),
         "{text}"
     );
     assert!(lines[1].contains("median "), "{text}");
+    let rss = lines[2]
+        .strip_prefix("peak RSS of this process: ")
+        .and_then(|rest| rest.strip_suffix(" KiB"))
+        .and_then(|kib| kib.parse::<u64>().ok());
+    assert!(rss.is_some_and(|kib| kib > 0), "{text}");
 }
 
 #[test]
