@@ -20,6 +20,8 @@
 #   WARM_ITERATIONS    timed warm iterations (default 2000)
 #   FRESH_ITERATIONS   timed fresh iterations (default 300)
 #   WARMUP             untimed iterations before each mode (default 50)
+#   ROUNDS             rounds over every request and module (default 3); figures are the
+#                      median of the rounds' medians
 #   BIG_ITERATIONS     timed iterations, each mode, for the 10,000-container Pod (default 10)
 #   BIG_WARMUP         warm-up for the 10,000-container Pod (default 2)
 #   BIG_CONTAINERS     containers in the generated Pod (default 10000; 0 skips it)
@@ -36,6 +38,7 @@ cd "$root"
 WARM_ITERATIONS="${WARM_ITERATIONS:-2000}"
 FRESH_ITERATIONS="${FRESH_ITERATIONS:-300}"
 WARMUP="${WARMUP:-50}"
+ROUNDS="${ROUNDS:-3}"
 BIG_ITERATIONS="${BIG_ITERATIONS:-10}"
 BIG_WARMUP="${BIG_WARMUP:-2}"
 BIG_CONTAINERS="${BIG_CONTAINERS:-10000}"
@@ -99,6 +102,9 @@ fi
 results="$OUT_DIR/results.jsonl"
 : > "$results"
 status=0
+# Rounds alternate the three modules, so drift on the machine touches all of them alike; the
+# report takes, for each figure, the median of the rounds' medians.
+for round in $(seq "$ROUNDS"); do
 for request in "${requests[@]}"; do
   name="$(basename "$request")"
   if [[ "$request" == "${big:-}" ]]; then
@@ -114,7 +120,7 @@ for request in "${requests[@]}"; do
     esac
     for mode in warm fresh; do
       if [[ "$mode" == warm ]]; then it="$warm_it"; else it="$fresh_it"; fi
-      echo "== $name  $role  $mode  ($it iterations)" >&2
+      echo "== round $round  $name  $role  $mode  ($it iterations)" >&2
       if line="$("$host" bench "${host_args[@]}" --json --mode "$mode" --iterations "$it" --warmup "$warmup" \
                    --settings-json "$POLICY_SETTINGS" --request-path "$request" "$module")"; then
         jq -c --arg role "$role" '. + {role: $role}' <<< "$line" >> "$results"
@@ -127,6 +133,7 @@ for request in "${requests[@]}"; do
     done
   done
 done
+done
 
 # --- report ----------------------------------------------------------------------------------
 report="$OUT_DIR/results.txt"
@@ -137,6 +144,10 @@ jq -rs --arg accept "$accept_wasm" --arg sdk "$sdk_wasm" --arg policy "$policy_w
   def fmt: if . == null then "ERR" else fixed(1) end;
   def pad(n): tostring | (" " * ([n - length, 0] | max)) + .;
   def rpad(n): tostring | . + (" " * ([n - length, 0] | max));
+  def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+  def role($r): map(select(.role == $r)) as $runs
+    | ($runs | map(.median_us) | if any(. == null) then null else median end) as $m
+    | ($runs[0] // null) | if . == null then null else . + {median_us: $m} end;
   def outcome: if . == null or .error then "ERR"
                elif .allowed | not then "rejected" elif .mutated then "mutated" else "accepted" end;
   . as $all
@@ -147,9 +158,9 @@ jq -rs --arg accept "$accept_wasm" --arg sdk "$sdk_wasm" --arg policy "$policy_w
     ("-" * 100),
     ( $requests[] as $r | ("warm", "fresh") as $m
       | [$all[] | select(.request == $r and .mode == $m)] as $rows
-      | ($rows | map(select(.role == "accept"))[0]) as $a
-      | ($rows | map(select(.role == "sdk"))[0]) as $s
-      | ($rows | map(select(.role == "policy"))[0]) as $p
+      | ($rows | role("accept")) as $a
+      | ($rows | role("sdk")) as $s
+      | ($rows | role("policy")) as $p
       | (if ($a.median_us and $s.median_us and $p.median_us and ($s.median_us - $a.median_us) > 0)
          then (($p.median_us - $a.median_us) / ($s.median_us - $a.median_us) | fixed(2))
          else "n/a" end) as $ratio
