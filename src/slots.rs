@@ -156,40 +156,34 @@ fn read_slot<'a>(
     location: Location,
 ) -> Result<Option<ImageSlot<'a>>, RequestError> {
     let name = text(entry.name, &location, "name")?.unwrap_or_default();
-    if location.list.is_container() {
-        let (image, raw_image) = required_text(entry.image, &location, "image")?;
-        let pull_policy = text(entry.image_pull_policy, &location, "imagePullPolicy")?;
-        let anchor = Anchor {
-            image: raw_image,
-            pull_policy: entry.image_pull_policy,
+    // A container names its image and policy itself; an image volume inside its `image`.
+    let (raw_image, raw_policy, image_key) = if location.list.is_container() {
+        (entry.image, entry.image_pull_policy, "image")
+    } else {
+        let Some(raw_volume_image) = present(entry.image) else {
+            return Ok(None);
         };
-        return Ok(Some(ImageSlot {
-            location,
-            name,
-            image,
-            pull_policy,
-            anchor,
-        }));
-    }
-    let Some(raw_volume_image) = present(entry.image) else {
-        return Ok(None);
+        let volume_image: VolumeImage<'a> = match serde_json::from_str(raw_volume_image.get()) {
+            Ok(volume_image) if is_object(raw_volume_image) => volume_image,
+            _ => return Err(RequestError::NotAnObject(format!("{location}.image"))),
+        };
+        (
+            volume_image.reference,
+            volume_image.pull_policy,
+            "image.reference",
+        )
     };
-    let volume_image: VolumeImage<'a> = match serde_json::from_str(raw_volume_image.get()) {
-        Ok(volume_image) if is_object(raw_volume_image) => volume_image,
-        _ => return Err(RequestError::NotAnObject(format!("{location}.image"))),
-    };
-    let (image, raw_image) = required_text(volume_image.reference, &location, "image.reference")?;
-    let pull_policy = text(volume_image.pull_policy, &location, "image.pullPolicy")?;
-    let anchor = Anchor {
-        image: raw_image,
-        pull_policy: volume_image.pull_policy,
-    };
+    let (image, anchor_image) = required_text(raw_image, &location, image_key)?;
+    let pull_policy = text(raw_policy, &location, location.list.policy_field())?;
     Ok(Some(ImageSlot {
         location,
         name,
         image,
         pull_policy,
-        anchor,
+        anchor: Anchor {
+            image: anchor_image,
+            pull_policy: raw_policy,
+        },
     }))
 }
 
