@@ -14,6 +14,8 @@ use kubewarden_policy_sdk::protocol_version_guest;
 use wapc_guest::{register_function, CallResult};
 
 mod decision;
+#[cfg(any(test, feature = "fuzzing"))]
+mod diff;
 mod error;
 mod evaluation;
 mod mutation;
@@ -48,6 +50,7 @@ fn validate_settings(payload: &[u8]) -> CallResult {
 /// Native entry points for the fuzz targets; not part of the module.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
+    pub use crate::diff::differences;
     pub use crate::evaluation::{validate, validate_settings};
 
     /// Parses an image reference: `(name, tag, digest, fully qualified)`, or the error text.

@@ -3,6 +3,7 @@
 use rstest::rstest;
 use serde_json::{json, Value};
 
+use crate::diff::differences;
 use crate::evaluation::{validate, validate_settings};
 
 pub(crate) fn fixture(name: &str) -> Value {
@@ -38,31 +39,6 @@ pub(crate) fn evaluate(request: &Value, settings: &Value) -> Outcome {
         message: response["message"].as_str().map(str::to_owned),
         warnings: serde_json::from_value(response["warnings"].clone()).unwrap_or_default(),
         changed,
-    }
-}
-
-/// Pointers of every leaf that differs, added or removed between `a` and `b`.
-pub(crate) fn differences(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in a {
-                let here = format!("{at}/{key}");
-                match b.get(key) {
-                    Some(other) => differences(&here, value, other, out),
-                    None => out.push(here),
-                }
-            }
-            for key in b.keys().filter(|key| !a.contains_key(*key)) {
-                out.push(format!("{at}/{key}"));
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                differences(&format!("{at}/{i}"), x, y, out);
-            }
-        }
-        (a, b) if a == b => {}
-        _ => out.push(at.to_owned()),
     }
 }
 

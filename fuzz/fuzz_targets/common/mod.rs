@@ -1,5 +1,6 @@
 //! Invariants every `validate` response keeps, shared by the request fuzz targets.
 
+use image_pull_policy::fuzzing::differences;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -126,30 +127,5 @@ fn is_policy_pointer(pointer: &str) -> bool {
         }
         ["pullPolicy", "image", index, "volumes", ..] => is_index(index),
         _ => false,
-    }
-}
-
-/// Pointers of every leaf that differs, is added or is removed between `a` and `b`.
-pub fn differences(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in a {
-                let here = format!("{at}/{key}");
-                match b.get(key) {
-                    Some(other) => differences(&here, value, other, out),
-                    None => out.push(here),
-                }
-            }
-            for key in b.keys().filter(|key| !a.contains_key(*key)) {
-                out.push(format!("{at}/{key}"));
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                differences(&format!("{at}/{i}"), x, y, out);
-            }
-        }
-        (a, b) if a == b => {}
-        _ => out.push(at.to_owned()),
     }
 }
