@@ -80,7 +80,7 @@ fn evaluate<'a>(payload: &Payload<'a>) -> Result<Decision<'a>, RequestError> {
 
 fn readable_slots<'a>(
     workload: &Workload,
-    old_object: &Obj<Node<'a>>,
+    old_object: &Obj<Box<Node<'a>>>,
 ) -> Option<Vec<ImageSlot<'a>>> {
     let pod_spec = workload.pod_spec(old_object).ok()?;
     image_slots(pod_spec, workload.pod_spec_path).ok()

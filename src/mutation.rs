@@ -45,7 +45,9 @@ pub(crate) fn apply_fixes(object: &RawValue, fixes: &[Fix<'_>]) -> Result<String
         };
         edits.push(edit);
     }
-    edits.sort_by_key(|(start, _, _)| *start);
+    // Starts are distinct (each edit sits at its own value), so the unstable sort is exact,
+    // and unlike the stable one it puts no 4 KB buffer on the stack.
+    edits.sort_unstable_by_key(|(start, _, _)| *start);
     let mut mutated = String::with_capacity(text.len() + 32 * edits.len());
     let mut copied = 0;
     for (start, end, replacement) in &edits {

@@ -32,10 +32,13 @@ pub(crate) struct AdmissionRequest<'a> {
     pub(crate) operation: Cow<'a, str>,
     #[serde(borrow, default)]
     pub(crate) sub_resource: Option<Cow<'a, str>>,
+    // Boxed: the parse's outermost frames then hold a pointer, not two nodes, and every
+    // request's parse stays within the first page of a fresh instance's stack (each page a
+    // fresh instance touches is a page fault).
     #[serde(borrow, default)]
-    pub(crate) object: Option<Obj<Node<'a>>>,
+    pub(crate) object: Option<Obj<Box<Node<'a>>>>,
     #[serde(borrow, default)]
-    pub(crate) old_object: Option<Obj<Node<'a>>>,
+    pub(crate) old_object: Option<Obj<Box<Node<'a>>>>,
 }
 
 #[derive(Deserialize)]
@@ -202,12 +205,12 @@ impl Workload {
     /// The pod spec of `object`, or why it cannot be read.
     pub(crate) fn pod_spec<'n, 'a>(
         &self,
-        object: &'n Obj<Node<'a>>,
+        object: &'n Obj<Box<Node<'a>>>,
     ) -> Result<&'n Node<'a>, RequestError> {
         let Shaped::Fits(object) = &object.0 else {
             return Err(RequestError::ObjectNotAnObject);
         };
-        let mut node = object;
+        let mut node: &Node<'a> = object;
         for depth in 0..self.pod_spec_path.len() {
             let path = self.pod_spec_path.get(..=depth).unwrap_or_default();
             let child = path.last().and_then(|step| node.child(*step));
@@ -397,7 +400,7 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    fn object(json: &str) -> Obj<Node<'_>> {
+    fn object(json: &str) -> Obj<Box<Node<'_>>> {
         serde_json::from_str(json).unwrap()
     }
 

@@ -125,41 +125,52 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Builds `bench/baseline-accept` for wasm32-wasip1 and returns the module's path.
+pub fn baseline_accept() -> Option<PathBuf> {
+    static MODULE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| build_module("baseline-accept", "baseline_accept.wasm"))
+        .clone()
+}
+
+/// Builds the policy module (release profile, before `wasm-opt`) and returns its path.
+pub fn policy_module() -> Option<PathBuf> {
+    static MODULE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| build_module("image-pull-policy", "image_pull_policy.wasm"))
+        .clone()
+}
+
+/// Builds a package of the workspace for wasm32-wasip1 (release profile).
 ///
 /// The build uses its own target directory under the test scratch directory, so that it never
 /// waits on the lock of the `cargo test` that runs it. Returns `None` (and says why) when the
 /// module cannot be built here, e.g. without the wasm32-wasip1 target.
-pub fn baseline_accept() -> Option<PathBuf> {
-    static MODULE: OnceLock<Option<PathBuf>> = OnceLock::new();
-    MODULE
-        .get_or_init(|| {
-            let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-build");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .current_dir(workspace_root())
-                .args([
-                    "build",
-                    "--quiet",
-                    "--target",
-                    "wasm32-wasip1",
-                    "--release",
-                    "-p",
-                    "baseline-accept",
-                    "--target-dir",
-                ])
-                .arg(&target_dir)
-                .status();
-            let module = target_dir.join("wasm32-wasip1/release/baseline_accept.wasm");
-            match status {
-                Ok(s) if s.success() && module.exists() => Some(module),
-                other => {
-                    eprintln!(
-                        "SKIPPED: cannot build baseline-accept for wasm32-wasip1 ({other:?}); \
-                         is the wasm32-wasip1 target installed?"
-                    );
-                    None
-                }
-            }
-        })
-        .clone()
+fn build_module(package: &str, file: &str) -> Option<PathBuf> {
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-build");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip1",
+            "--release",
+            "-p",
+            package,
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .status();
+    let module = target_dir.join("wasm32-wasip1/release").join(file);
+    match status {
+        Ok(s) if s.success() && module.exists() => Some(module),
+        other => {
+            eprintln!(
+                "SKIPPED: cannot build {package} for wasm32-wasip1 ({other:?}); \
+                 is the wasm32-wasip1 target installed?"
+            );
+            None
+        }
+    }
 }
