@@ -18,10 +18,10 @@
 #                      built for it, e.g. POLICY_WASM=target/wasm32-wasip1/release/baseline_sdk.wasm)
 #   POLICY_SETTINGS    settings JSON given to every module (default {})
 #   WARM_ITERATIONS    timed warm iterations (default 2000)
-#   FRESH_ITERATIONS   timed fresh iterations (default 300)
+#   FRESH_ITERATIONS   timed fresh iterations (default 1000)
 #   WARMUP             untimed iterations before each mode (default 50)
-#   ROUNDS             rounds over every request and module (default 3); figures are the
-#                      median of the rounds' medians
+#   ROUNDS             rounds over every request, each a new host process (default 5);
+#                      figures are the median of the rounds' medians
 #   BIG_ITERATIONS     timed iterations, each mode, for the 10,000-container Pod (default 10)
 #   BIG_WARMUP         warm-up for the 10,000-container Pod (default 2)
 #   BIG_CONTAINERS     containers in the generated Pod (default 10000; 0 skips it)
@@ -36,9 +36,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 WARM_ITERATIONS="${WARM_ITERATIONS:-2000}"
-FRESH_ITERATIONS="${FRESH_ITERATIONS:-300}"
+FRESH_ITERATIONS="${FRESH_ITERATIONS:-1000}"
 WARMUP="${WARMUP:-50}"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-5}"
 BIG_ITERATIONS="${BIG_ITERATIONS:-10}"
 BIG_WARMUP="${BIG_WARMUP:-2}"
 BIG_CONTAINERS="${BIG_CONTAINERS:-10000}"
@@ -58,8 +58,8 @@ mkdir -p "$OUT_DIR"
 
 # --- build -----------------------------------------------------------------------------------
 # One cargo invocation per module kind: building the policy together with the baselines would
-# unify serde_json's features across them (the policy enables arbitrary_precision and
-# preserve_order), and the baselines would no longer be the plain SDK.
+# unify serde_json's features across them (the policy enables raw_value), and the baselines
+# would no longer be the plain SDK.
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   echo "== building" >&2
   if [[ -z "${POLICY_WASM:-}" ]]; then
@@ -102,8 +102,9 @@ fi
 results="$OUT_DIR/results.jsonl"
 : > "$results"
 status=0
-# Rounds alternate the three modules, so drift on the machine touches all of them alike; the
-# report takes, for each figure, the median of the rounds' medians.
+# In one host run the three modules take turns call by call, so noise on the machine touches
+# them alike; rounds repeat that in new processes (where wasmtime's memory lands differs from
+# process to process), and the report takes, for each figure, the median of the rounds' medians.
 for round in $(seq "$ROUNDS"); do
 for request in "${requests[@]}"; do
   name="$(basename "$request")"
@@ -112,25 +113,23 @@ for request in "${requests[@]}"; do
   else
     warm_it="$WARM_ITERATIONS"; fresh_it="$FRESH_ITERATIONS"; warmup="$WARMUP"
   fi
-  for role in accept sdk policy; do
-    case "$role" in
-      accept) module="$accept_wasm" ;;
-      sdk) module="$sdk_wasm" ;;
-      policy) module="$policy_wasm" ;;
-    esac
-    for mode in warm fresh; do
-      if [[ "$mode" == warm ]]; then it="$warm_it"; else it="$fresh_it"; fi
-      echo "== round $round  $name  $role  $mode  ($it iterations)" >&2
-      if line="$("$host" bench "${host_args[@]}" --json --mode "$mode" --iterations "$it" --warmup "$warmup" \
-                   --settings-json "$POLICY_SETTINGS" --request-path "$request" "$module")"; then
-        jq -c --arg role "$role" '. + {role: $role}' <<< "$line" >> "$results"
-      else
-        echo "run.sh: $role failed on $name ($mode), see above" >&2
+  for mode in warm fresh; do
+    if [[ "$mode" == warm ]]; then it="$warm_it"; else it="$fresh_it"; fi
+    echo "== round $round  $name  $mode  ($it iterations per module)" >&2
+    # The host prints one line per module, in the order given: policy, accept, sdk.
+    if lines="$("$host" bench "${host_args[@]}" --json --mode "$mode" --iterations "$it" --warmup "$warmup" \
+                  --settings-json "$POLICY_SETTINGS" --request-path "$request" "$policy_wasm" \
+                  --baseline "$accept_wasm" --baseline "$sdk_wasm")"; then
+      jq -sc '["policy", "accept", "sdk"] as $roles | to_entries[] | .value + {role: $roles[.key]}' \
+        <<< "$lines" >> "$results"
+    else
+      echo "run.sh: the benchmark failed on $name ($mode), see above" >&2
+      for role in policy accept sdk; do
         jq -nc --arg role "$role" --arg request "$name" --arg mode "$mode" \
           '{role: $role, request: $request, mode: $mode, error: true}' >> "$results"
-        status=1
-      fi
-    done
+      done
+      status=1
+    fi
   done
 done
 done

@@ -4,15 +4,18 @@
 //! * fresh: each request gets a new instance made from the pre-linked module, as the policy
 //!   server does. The module is compiled once, before timing; each timed iteration makes the
 //!   instance (store, WASI context, instantiation, waPC start functions), validates, and drops
-//!   the instance.
+//!   the instance, and the three parts are timed apart too.
 //!
 //! Only the module's share is timed: the payload is written once before timing, and decoding
 //! the answer (and the JSON patch of a mutation, which the host computes) happens after it,
 //! so a module that mutates is not charged for the host's diff.
+//!
+//! Several modules can be timed in one run (a policy and its baselines): they take turns call
+//! by call, so what disturbs the machine for a moment disturbs each of them alike.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -72,7 +75,17 @@ impl Stats {
     }
 }
 
-/// One mode's result, also the `--json` line.
+/// Medians of the three parts of a fresh-mode call, in microseconds: making the instance
+/// (store, WASI context, instantiation, waPC start functions), the `validate` call, and
+/// dropping the instance. The first and last are mostly wasmtime's and the kernel's share.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Phases {
+    pub instantiate_median_us: f64,
+    pub call_median_us: f64,
+    pub teardown_median_us: f64,
+}
+
+/// One mode's result for one module, also the `--json` line.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchResult {
     pub request: String,
@@ -88,6 +101,9 @@ pub struct BenchResult {
     pub mutated: bool,
     #[serde(flatten)]
     pub stats: Stats,
+    /// Fresh mode only.
+    #[serde(flatten)]
+    pub phases: Option<Phases>,
 }
 
 impl BenchResult {
@@ -98,8 +114,14 @@ impl BenchResult {
             (true, false) => "accepted",
             (false, _) => "rejected",
         };
+        let phases = self.phases.as_ref().map_or(String::new(), |p| {
+            format!(
+                " | instantiate {:.1} µs  call {:.1} µs  teardown {:.1} µs (medians)",
+                p.instantiate_median_us, p.call_median_us, p.teardown_median_us
+            )
+        });
         format!(
-            "{mode:<5} {request} | {module} ({bytes} B) | {outcome} | median {median:.1} µs  mean {mean:.1} µs  min {min:.1} µs  p90 {p90:.1} µs  max {max:.1} µs | {it} iterations after {wu} warm-up",
+            "{mode:<5} {request} | {module} ({bytes} B) | {outcome} | median {median:.1} µs  mean {mean:.1} µs  min {min:.1} µs  p90 {p90:.1} µs  max {max:.1} µs{phases} | {it} iterations after {wu} warm-up",
             mode = self.mode.name(),
             request = self.request,
             module = self.module,
@@ -115,26 +137,42 @@ impl BenchResult {
     }
 }
 
-/// What to benchmark.
-pub struct BenchInput<'a> {
+/// A module to time, and the name its results carry.
+pub struct Subject<'a> {
     pub policy: &'a Policy,
+    pub name: String,
+}
+
+/// What to benchmark: one request, evaluated by every subject.
+pub struct BenchInput<'a> {
+    pub subjects: &'a [Subject<'a>],
     pub request: &'a AdmissionRequest,
     pub settings: &'a Map<String, Value>,
     pub request_name: String,
-    pub module_name: String,
     pub iterations: usize,
     pub warmup: usize,
 }
 
-/// Runs one mode: `warmup` untimed iterations, then `iterations` timed ones.
+/// One timed evaluation.
+struct Sample {
+    total: Duration,
+    /// instantiate, call, teardown (fresh mode)
+    phases: Option<[Duration; 3]>,
+}
+
+/// Runs one mode for every subject: `warmup` untimed iterations, then `iterations` timed ones.
 ///
-/// Every response must equal the first one: a policy that answers differently from one call to
-/// the next (or fails) stops the benchmark.
-pub fn run_mode(input: &BenchInput<'_>, mode: Mode) -> Result<BenchResult> {
+/// The subjects take turns call by call, each iteration starting with the next one, so that
+/// noise on the machine (another process, a frequency change) falls on all of them alike and
+/// their figures can be compared.
+///
+/// Every response of a subject must equal its first one: a policy that answers differently
+/// from one call to the next (or fails) stops the benchmark.
+pub fn run_mode(input: &BenchInput<'_>, mode: Mode) -> Result<Vec<BenchResult>> {
     if input.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let mut samples = Vec::with_capacity(input.iterations);
+    let subjects = input.subjects;
     let payload = validate_payload(input.request, input.settings);
     let answer = |raw: Result<Vec<u8>, PolicyError>| -> Result<AdmissionResponse, PolicyError> {
         let response = decode_validation_response(&raw?).map_err(PolicyError::InvalidResponse)?;
@@ -145,54 +183,100 @@ pub fn run_mode(input: &BenchInput<'_>, mode: Mode) -> Result<BenchResult> {
         )
         .map_err(PolicyError::InvalidResponse)
     };
-    let call = |instance: &Instance| instance.call("validate", &payload);
-    let first = match mode {
-        Mode::Warm => {
-            let instance = input.policy.instantiate()?;
-            let first = answer(call(&instance))?;
-            for _ in 0..input.warmup {
-                check(&first, answer(call(&instance)))?;
-            }
-            for _ in 0..input.iterations {
-                let started = Instant::now();
-                let raw = call(&instance);
-                samples.push(started.elapsed());
-                check(&first, answer(raw))?;
-            }
-            first
-        }
-        Mode::Fresh => {
-            let one = || -> Result<Vec<u8>, PolicyError> {
-                let instance = input.policy.instantiate()?;
-                let raw = call(&instance);
-                drop(instance);
-                raw
-            };
-            let first = answer(one())?;
-            for _ in 0..input.warmup {
-                check(&first, answer(one()))?;
-            }
-            for _ in 0..input.iterations {
-                let started = Instant::now();
-                let raw = one();
-                samples.push(started.elapsed());
-                check(&first, answer(raw))?;
-            }
-            first
-        }
+    // Warm mode: one instance per module answers every request.
+    let warm: Vec<Instance> = match mode {
+        Mode::Warm => subjects
+            .iter()
+            .map(|subject| subject.policy.instantiate())
+            .collect::<Result<_, _>>()?,
+        Mode::Fresh => Vec::new(),
     };
-    Ok(BenchResult {
-        request: input.request_name.clone(),
-        module: input.module_name.clone(),
-        module_bytes: input.policy.module_size(),
-        mode,
-        iterations: input.iterations,
-        warmup: input.warmup,
-        compile_ms: input.policy.compile_time().as_secs_f64() * 1e3,
-        allowed: first.allowed,
-        mutated: first.patch.is_some(),
-        stats: Stats::from_samples(&samples),
-    })
+    let evaluate = |k: usize| -> (Sample, Result<Vec<u8>, PolicyError>) {
+        let started = Instant::now();
+        let whole = |raw| {
+            let total = started.elapsed();
+            (
+                Sample {
+                    total,
+                    phases: None,
+                },
+                raw,
+            )
+        };
+        if let Some(instance) = warm.get(k) {
+            return whole(instance.call("validate", &payload));
+        }
+        let instance = match subjects[k].policy.instantiate() {
+            Ok(instance) => instance,
+            Err(error) => return whole(Err(error)),
+        };
+        let made = Instant::now();
+        let raw = instance.call("validate", &payload);
+        let called = Instant::now();
+        drop(instance);
+        let done = Instant::now();
+        let sample = Sample {
+            total: done - started,
+            phases: Some([made - started, called - made, done - called]),
+        };
+        (sample, raw)
+    };
+    let named = |k: usize| format!("module {}", subjects[k].name);
+
+    let firsts = (0..subjects.len())
+        .map(|k| answer(evaluate(k).1).with_context(|| named(k)))
+        .collect::<Result<Vec<_>>>()?;
+    for _ in 0..input.warmup {
+        for (k, first) in firsts.iter().enumerate() {
+            check(first, answer(evaluate(k).1)).with_context(|| named(k))?;
+        }
+    }
+    let mut samples: Vec<Vec<Sample>> = subjects
+        .iter()
+        .map(|_| Vec::with_capacity(input.iterations))
+        .collect();
+    for iteration in 0..input.iterations {
+        for turn in 0..subjects.len() {
+            let k = (iteration + turn) % subjects.len();
+            let (sample, raw) = evaluate(k);
+            samples[k].push(sample);
+            check(&firsts[k], answer(raw)).with_context(|| named(k))?;
+        }
+    }
+    Ok(subjects
+        .iter()
+        .zip(firsts)
+        .zip(samples)
+        .map(|((subject, first), samples)| {
+            let totals: Vec<Duration> = samples.iter().map(|s| s.total).collect();
+            let phase = |i: usize| -> Option<f64> {
+                let parts: Option<Vec<Duration>> =
+                    samples.iter().map(|s| s.phases.map(|p| p[i])).collect();
+                parts.map(|parts| Stats::from_samples(&parts).median_us)
+            };
+            let phases = match (phase(0), phase(1), phase(2)) {
+                (Some(instantiate), Some(call), Some(teardown)) => Some(Phases {
+                    instantiate_median_us: instantiate,
+                    call_median_us: call,
+                    teardown_median_us: teardown,
+                }),
+                _ => None,
+            };
+            BenchResult {
+                request: input.request_name.clone(),
+                module: subject.name.clone(),
+                module_bytes: subject.policy.module_size(),
+                mode,
+                iterations: input.iterations,
+                warmup: input.warmup,
+                compile_ms: subject.policy.compile_time().as_secs_f64() * 1e3,
+                allowed: first.allowed,
+                mutated: first.patch.is_some(),
+                stats: Stats::from_samples(&totals),
+                phases,
+            }
+        })
+        .collect())
 }
 
 fn check(
@@ -242,6 +326,7 @@ mod tests {
             allowed: false,
             mutated: false,
             stats: Stats::from_samples(&us(&[10, 20, 30])),
+            phases: None,
         };
         let line = result.line();
         assert!(

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
 use policy_host::admission::{self, AdmissionRequest};
-use policy_host::bench::{self, BenchInput, Mode};
+use policy_host::bench::{self, BenchInput, Mode, Subject};
 use policy_host::engine::{EngineOptions, HostCallOptions, Policy, PolicyError};
 use policy_host::{EXIT_INPUT, EXIT_INVALID_SETTINGS, EXIT_OK, EXIT_POLICY_FAILURE};
 
@@ -94,9 +94,15 @@ struct BenchArgs {
     #[arg(long, default_value_t = 100)]
     warmup: usize,
 
-    /// Print one JSON object per mode and line instead of the readable lines
+    /// Print one JSON object per mode, module and line instead of the readable lines
     #[arg(long)]
     json: bool,
+
+    /// Another module to time with the same request and settings (repeatable), for example a
+    /// baseline. The modules take turns call by call, so noise on the machine touches all alike;
+    /// results come in the order the modules were given, the policy first
+    #[arg(long = "baseline", value_name = "MODULE")]
+    baselines: Vec<PathBuf>,
 }
 
 /// An error and the exit status it maps to.
@@ -232,26 +238,44 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
         return Err(Failure::input(anyhow!("--iterations must be at least 1")));
     }
     let loaded = load(&args.common, HostCallOptions::default())?;
-    check_settings(&loaded.policy.instantiate()?, &loaded.settings)?;
+    let options = EngineOptions {
+        policy_timeout_secs: args.common.policy_timeout,
+        host_calls: HostCallOptions::default(),
+    };
+    let mut modules = vec![(file_name(&args.common.policy), loaded.policy)];
+    for path in &args.baselines {
+        let policy = Policy::from_file(path, options).map_err(Failure::input)?;
+        modules.push((file_name(path), policy));
+    }
+    for (_, policy) in &modules {
+        check_settings(&policy.instantiate()?, &loaded.settings)?;
+    }
     let request_name = if args.common.request_path == "-" {
         "stdin".to_owned()
     } else {
         file_name(Path::new(&args.common.request_path))
     };
-    let module_name = file_name(&args.common.policy);
     if !args.json {
-        println!(
-            "{module_name}: {} bytes, compiled and linked in {:.1} ms (not counted in the timings)",
-            loaded.policy.module_size(),
-            loaded.policy.compile_time().as_secs_f64() * 1e3
-        );
+        for (name, policy) in &modules {
+            println!(
+                "{name}: {} bytes, compiled and linked in {:.1} ms (not counted in the timings)",
+                policy.module_size(),
+                policy.compile_time().as_secs_f64() * 1e3
+            );
+        }
     }
+    let subjects: Vec<Subject<'_>> = modules
+        .iter()
+        .map(|(name, policy)| Subject {
+            policy,
+            name: name.clone(),
+        })
+        .collect();
     let input = BenchInput {
-        policy: &loaded.policy,
+        subjects: &subjects,
         request: &loaded.request,
         settings: &loaded.settings,
         request_name,
-        module_name,
         iterations: args.iterations,
         warmup: args.warmup,
     };
@@ -261,19 +285,21 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
         ModeArg::Both => &[Mode::Warm, Mode::Fresh],
     };
     for mode in modes {
-        let result = bench::run_mode(&input, *mode)
+        let results = bench::run_mode(&input, *mode)
             .with_context(|| format!("{} benchmark failed", mode.name()))
             .map_err(|error| Failure {
                 code: EXIT_POLICY_FAILURE,
                 error,
             })?;
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string(&result).expect("a result always serializes")
-            );
-        } else {
-            println!("{}", result.line());
+        for result in results {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&result).expect("a result always serializes")
+                );
+            } else {
+                println!("{}", result.line());
+            }
         }
     }
     if !args.json {

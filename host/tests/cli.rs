@@ -113,6 +113,90 @@ fn bench_baseline_accept_json_lines() {
 }
 
 #[test]
+fn bench_times_baselines_in_turn_and_reports_each_in_order() {
+    let accepting = write_wat(
+        "accepting",
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
+    let rejecting = write_wat(
+        "rejecting",
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":false,"message":"no"}"#.into()),
+    );
+    let out = policy_host(&[
+        "bench",
+        "--request-path",
+        s(&bare_request()),
+        "--iterations",
+        "7",
+        "--warmup",
+        "1",
+        "--json",
+        s(&accepting),
+        "--baseline",
+        s(&rejecting),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str, bool)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["mode"].as_str().unwrap(),
+                l["module"].as_str().unwrap(),
+                l["allowed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("warm", "accepting.wat", true),
+            ("warm", "rejecting.wat", false),
+            ("fresh", "accepting.wat", true),
+            ("fresh", "rejecting.wat", false),
+        ]
+    );
+    for line in &lines {
+        assert_eq!(line["iterations"], 7);
+        let phases = [
+            "instantiate_median_us",
+            "call_median_us",
+            "teardown_median_us",
+        ];
+        if line["mode"] == "fresh" {
+            // every part took time, and no part took longer than the slowest whole call
+            let parts: Vec<f64> = phases.iter().map(|p| line[p].as_f64().unwrap()).collect();
+            let max = line["max_us"].as_f64().unwrap();
+            assert!(parts.iter().all(|p| 0.0 < *p && *p <= max), "{line}");
+        } else {
+            assert!(phases.iter().all(|p| line.get(p).is_none()), "{line}");
+        }
+    }
+
+    // A baseline that cannot be loaded is unusable input, named in the error.
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-module.wasm");
+    let out = policy_host(&[
+        "bench",
+        "--request-path",
+        s(&bare_request()),
+        s(&accepting),
+        "--baseline",
+        s(&missing),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-module.wasm"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn bench_readable_output_names_request_and_module() {
     let module = write_wat(
         "accept",
