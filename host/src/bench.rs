@@ -138,14 +138,14 @@ impl BenchResult {
 }
 
 /// A module to time, and the name its results carry.
-pub struct Subject<'a> {
-    pub policy: &'a Policy,
+pub struct Subject {
+    pub policy: Policy,
     pub name: String,
 }
 
 /// What to benchmark: one request, evaluated by every subject.
 pub struct BenchInput<'a> {
-    pub subjects: &'a [Subject<'a>],
+    pub subjects: &'a [Subject],
     pub request: &'a AdmissionRequest,
     pub settings: &'a Map<String, Value>,
     pub request_name: String,
@@ -249,19 +249,20 @@ pub fn run_mode(input: &BenchInput<'_>, mode: Mode) -> Result<Vec<BenchResult>> 
         .zip(samples)
         .map(|((subject, first), samples)| {
             let totals: Vec<Duration> = samples.iter().map(|s| s.total).collect();
-            let phase = |i: usize| -> Option<f64> {
-                let parts: Option<Vec<Duration>> =
-                    samples.iter().map(|s| s.phases.map(|p| p[i])).collect();
-                parts.map(|parts| Stats::from_samples(&parts).median_us)
-            };
-            let phases = match (phase(0), phase(1), phase(2)) {
-                (Some(instantiate), Some(call), Some(teardown)) => Some(Phases {
-                    instantiate_median_us: instantiate,
-                    call_median_us: call,
-                    teardown_median_us: teardown,
-                }),
-                _ => None,
-            };
+            let phases = (mode == Mode::Fresh).then(|| {
+                let median = |part: usize| {
+                    let parts: Vec<Duration> = samples
+                        .iter()
+                        .filter_map(|s| s.phases.map(|p| p[part]))
+                        .collect();
+                    Stats::from_samples(&parts).median_us
+                };
+                Phases {
+                    instantiate_median_us: median(0),
+                    call_median_us: median(1),
+                    teardown_median_us: median(2),
+                }
+            });
             BenchResult {
                 request: input.request_name.clone(),
                 module: subject.name.clone(),

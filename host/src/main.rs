@@ -153,6 +153,8 @@ struct Loaded {
     request: AdmissionRequest,
     settings: Map<String, Value>,
     policy: Policy,
+    /// What the policy was loaded with, for any other module to load alike.
+    options: EngineOptions,
 }
 
 fn load(common: &Common, host_calls: HostCallOptions) -> Result<Loaded, Failure> {
@@ -168,6 +170,7 @@ fn load(common: &Common, host_calls: HostCallOptions) -> Result<Loaded, Failure>
         request,
         settings,
         policy,
+        options,
     })
 }
 
@@ -238,17 +241,18 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
         return Err(Failure::input(anyhow!("--iterations must be at least 1")));
     }
     let loaded = load(&args.common, HostCallOptions::default())?;
-    let options = EngineOptions {
-        policy_timeout_secs: args.common.policy_timeout,
-        host_calls: HostCallOptions::default(),
-    };
-    let mut modules = vec![(file_name(&args.common.policy), loaded.policy)];
+    let mut subjects = vec![Subject {
+        policy: loaded.policy,
+        name: file_name(&args.common.policy),
+    }];
     for path in &args.baselines {
-        let policy = Policy::from_file(path, options).map_err(Failure::input)?;
-        modules.push((file_name(path), policy));
+        subjects.push(Subject {
+            policy: Policy::from_file(path, loaded.options).map_err(Failure::input)?,
+            name: file_name(path),
+        });
     }
-    for (_, policy) in &modules {
-        check_settings(&policy.instantiate()?, &loaded.settings)?;
+    for subject in &subjects {
+        check_settings(&subject.policy.instantiate()?, &loaded.settings)?;
     }
     let request_name = if args.common.request_path == "-" {
         "stdin".to_owned()
@@ -256,7 +260,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
         file_name(Path::new(&args.common.request_path))
     };
     if !args.json {
-        for (name, policy) in &modules {
+        for Subject { policy, name } in &subjects {
             println!(
                 "{name}: {} bytes, compiled and linked in {:.1} ms (not counted in the timings)",
                 policy.module_size(),
@@ -264,13 +268,6 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
             );
         }
     }
-    let subjects: Vec<Subject<'_>> = modules
-        .iter()
-        .map(|(name, policy)| Subject {
-            policy,
-            name: name.clone(),
-        })
-        .collect();
     let input = BenchInput {
         subjects: &subjects,
         request: &loaded.request,

@@ -137,21 +137,19 @@ fn linker(engine: &Engine, module: &Module) -> Linker<Guest> {
 }
 
 /// Evaluates `request_path` in a fresh instance; returns the stack depth and the response.
-fn evaluate(engine: &Engine, module: &Module, request_path: &Path) -> (usize, String) {
+fn evaluate(linker: &Linker<Guest>, module: &Module, request_path: &Path) -> (usize, String) {
     let text = std::fs::read_to_string(request_path).unwrap();
     let (request, _) = parse_request_str(&text).unwrap();
     let payload = validate_payload(&request, &Map::new());
     let payload_len = payload.len() as i32;
     let mut store = Store::new(
-        engine,
+        linker.engine(),
         Guest {
             payload,
             ..Guest::default()
         },
     );
-    let instance: Instance = linker(engine, module)
-        .instantiate(&mut store, module)
-        .unwrap();
+    let instance: Instance = linker.instantiate(&mut store, module).unwrap();
     let memory = instance.get_memory(&mut store, "memory").unwrap();
     instance
         .get_typed_func::<(), ()>(&mut store, "wapc_init")
@@ -193,10 +191,11 @@ fn every_request_is_evaluated_within_the_first_stack_page() {
     };
     let engine = Engine::default();
     let module = Module::from_file(&engine, &module_path).unwrap();
+    let linker = linker(&engine, &module);
     let mut outcomes = std::collections::BTreeSet::new();
     let mut deepest = (0, PathBuf::new());
     for path in requests() {
-        let (depth, response) = evaluate(&engine, &module, &path);
+        let (depth, response) = evaluate(&linker, &module, &path);
         // a measurement that found no stack at all would prove nothing
         assert!(depth > 256, "{}: {depth} bytes", path.display());
         for outcome in [
