@@ -8,7 +8,16 @@ seconds="${1:-180}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+# cargo fuzz hands rustc flags that only nightly accepts. Use a nightly toolchain when there is
+# one; otherwise the stable toolchain, with RUSTC_BOOTSTRAP=1 letting it accept those flags (a
+# fresh machine of this project has only stable, and fetches no other toolchain).
+if cargo +nightly --version >/dev/null 2>&1; then
+    fuzz=(cargo +nightly fuzz)
+else
+    export RUSTC_BOOTSTRAP=1
+    fuzz=(cargo fuzz)
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked || exit 1
 fi
 ./seed.sh || exit 1
@@ -22,13 +31,13 @@ declare -A max_len=(
 )
 targets="${TARGETS:-validate_request validate_structured validate_settings image_reference}"
 
-cargo +nightly fuzz build || exit 1
+"${fuzz[@]}" build || exit 1
 failed=()
 for target in $targets; do
     echo "=== $target: ${seconds}s"
     mkdir -p "artifacts/$target" "corpus/$target"
     log="artifacts/$target/run.log"
-    cargo +nightly fuzz run "$target" "corpus/$target" -- \
+    "${fuzz[@]}" run "$target" "corpus/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -max_len="${max_len[$target]}" -print_final_stats=1 2>&1 | tee "$log" | grep -E \
         '^(#[0-9]+ +DONE|Done|stat::|==[0-9]+==|SUMMARY|thread|artifact_prefix|Test unit written)' 
@@ -37,7 +46,7 @@ for target in $targets; do
         failed+=("$target")
         echo "!!! $target failed (exit $status); log: $here/$log"
         grep -h 'Test unit written to' "$log" | sed 's/^/!!! reproducer: /'
-        echo "!!! reproduce with: cargo +nightly fuzz run $target <artifact>"
+        echo "!!! reproduce with: ${RUSTC_BOOTSTRAP:+RUSTC_BOOTSTRAP=1 }${fuzz[*]} run $target <artifact>"
     fi
 done
 if [ "${#failed[@]}" -ne 0 ]; then
