@@ -243,7 +243,7 @@ setup_file() {
   assert_patch /spec/containers/0/imagePullPolicy
   assert_patch_ops replace
   assert_warnings 1
-  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was IfNotPresent)'
+  assert_warning 0 'spec.containers[0] "web": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)'
 }
 
 @test "Pod: absent imagePullPolicy (defaults to IfNotPresent) is added" {
@@ -252,14 +252,14 @@ setup_file() {
   assert_patch /spec/containers/0/imagePullPolicy
   assert_patch_ops add
   assert_warnings 1
-  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was unset, defaulting to IfNotPresent)'
+  assert_warning 0 'spec.containers[0] "web": imagePullPolicy set to Always, was unset and defaulting to IfNotPresent (image nginx:1.27)'
 }
 
 @test "Pod: Never is mutated to Always" {
   run --separate-stderr $KWCTL run --request-path $E/pod-never.json "$POLICY"
   assert_allowed true
   assert_patch /spec/containers/0/imagePullPolicy
-  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was Never)'
+  assert_warning 0 'spec.containers[0] "web": imagePullPolicy set to Always, was Never (image nginx:1.27)'
 }
 
 @test "Deployment: template container is mutated" {
@@ -275,7 +275,7 @@ setup_file() {
   assert_allowed true
   assert_patch /spec/template/spec/containers/0/imagePullPolicy
   assert_patch_ops replace
-  assert_warning 0 'spec.template.spec.containers[0] "nginx" (nginx:1.27): imagePullPolicy set to Always (was IfNotPresent)'
+  assert_warning 0 'spec.template.spec.containers[0] "nginx": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)'
 }
 
 @test "Deployment: compliant template is accepted untouched" {
@@ -313,21 +313,22 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/job.json "$POLICY"
   assert_allowed true
   assert_patch /spec/template/spec/containers/0/imagePullPolicy
-  assert_warning_has 0 'spec.template.spec.containers[0] "pi" (busybox:1.36)'
+  assert_warning_has 0 'spec.template.spec.containers[0] "pi": imagePullPolicy set to Always'
+  assert_warning_has 0 '(image busybox:1.36)'
 }
 
 @test "CronJob: the job template's container is mutated" {
   run --separate-stderr $KWCTL run --request-path test_data/cronjob.json "$POLICY"
   assert_allowed true
   assert_patch /spec/jobTemplate/spec/template/spec/containers/0/imagePullPolicy
-  assert_warning 0 'spec.jobTemplate.spec.template.spec.containers[0] "report" (busybox:1.36): imagePullPolicy set to Always (was IfNotPresent)'
+  assert_warning 0 'spec.jobTemplate.spec.template.spec.containers[0] "report": imagePullPolicy set to Always, was IfNotPresent (image busybox:1.36)'
 }
 
 @test "CronJob: a :latest init container is refused" {
   run --separate-stderr $KWCTL run --request-path test_data/cronjob-latest-init.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.jobTemplate.spec.template.spec.initContainers[0]' '(busybox:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message_has 'spec.jobTemplate.spec.template.spec.initContainers[0]' ': tag "latest" is denied; use another tag or a digest (image busybox:latest)'
 }
 
 @test "other kind: a ConfigMap is accepted untouched" {
@@ -357,7 +358,7 @@ setup_file() {
     /spec/ephemeralContainers/0/imagePullPolicy /spec/volumes/1/image/pullPolicy
   assert_patch_ops replace
   assert_warnings 6
-  assert_warning 5 'spec.volumes[1] "models" (registry.example.com/models:v3): image.pullPolicy set to Always (was IfNotPresent)'
+  assert_warning 5 'spec.volumes[1] "models": image.pullPolicy set to Always, was IfNotPresent (image registry.example.com/models:v3)'
 }
 
 @test "reject: every list's violation in one message, in container order" {
@@ -365,12 +366,12 @@ setup_file() {
   assert_allowed false
   assert_no_patch
   assert_message_order \
-    'spec.containers[0] "web" (registry.example.com/team/web:1.4.2): imagePullPolicy is IfNotPresent, must be Always' \
+    'spec.containers[0] "web": imagePullPolicy is IfNotPresent, must be Always (image registry.example.com/team/web:1.4.2)' \
     '; spec.containers[1] "metrics"' \
     '; spec.initContainers[0] "migrate"' \
     '; spec.initContainers[1] "log-shipper"' \
-    '; spec.ephemeralContainers[0] "debugger" (busybox:1.36): imagePullPolicy is IfNotPresent, must be Always' \
-    '; spec.volumes[1] "models" (registry.example.com/models:v3): image.pullPolicy is IfNotPresent, must be Always'
+    '; spec.ephemeralContainers[0] "debugger": imagePullPolicy is IfNotPresent, must be Always (image busybox:1.36)' \
+    '; spec.volumes[1] "models": image.pullPolicy is IfNotPresent, must be Always (image registry.example.com/models:v3)'
   assert_warnings 0
 }
 
@@ -380,9 +381,9 @@ setup_file() {
   assert_no_patch
   assert_no_message
   assert_warnings 6
-  assert_warning 0 'spec.containers[0] "web" (registry.example.com/team/web:1.4.2): imagePullPolicy is IfNotPresent, must be Always'
-  assert_warning 3 'spec.initContainers[1] "log-shipper" (registry.example.com/team/log-shipper:2.3.1): imagePullPolicy is IfNotPresent, must be Always'
-  assert_warning 5 'spec.volumes[1] "models" (registry.example.com/models:v3): image.pullPolicy is IfNotPresent, must be Always'
+  assert_warning 0 'spec.containers[0] "web": imagePullPolicy is IfNotPresent, must be Always (image registry.example.com/team/web:1.4.2)'
+  assert_warning 3 'spec.initContainers[1] "log-shipper": imagePullPolicy is IfNotPresent, must be Always (image registry.example.com/team/log-shipper:2.3.1)'
+  assert_warning 5 'spec.volumes[1] "models": image.pullPolicy is IfNotPresent, must be Always (image registry.example.com/models:v3)'
 }
 
 @test "warn: a denied tag becomes a warning" {
@@ -390,14 +391,14 @@ setup_file() {
   assert_allowed true
   assert_no_patch
   assert_warnings 1
-  assert_warning 0 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+  assert_warning 0 'spec.containers[0] "web": tag "latest" is denied; use another tag or a digest (image nginx:latest)'
 }
 
 @test "reject: the message is the SPEC's example for an init container" {
   run --separate-stderr $KWCTL run --request-path $E/deployment-init-setup.json --settings-json '{"mode":"reject"}' "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.template.spec.initContainers[0] "setup" (busybox:1.36): imagePullPolicy is IfNotPresent, must be Always'
+  assert_message 'spec.template.spec.initContainers[0] "setup": imagePullPolicy is IfNotPresent, must be Always (image busybox:1.36)'
 }
 
 @test "reject: a compliant Pod is accepted" {
@@ -411,7 +412,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-path test_data/settings/reject.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always'
+  assert_message 'spec.containers[0] "web": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
 }
 
 @test "image volume without pullPolicy gets image.pullPolicy added" {
@@ -419,7 +420,7 @@ setup_file() {
   assert_allowed true
   assert_patch /spec/volumes/0/image/pullPolicy
   assert_patch_ops add
-  assert_warning 0 'spec.volumes[0] "models" (registry.example.com/models:v3): image.pullPolicy set to Always (was unset, defaulting to IfNotPresent)'
+  assert_warning 0 'spec.volumes[0] "models": image.pullPolicy set to Always, was unset and defaulting to IfNotPresent (image registry.example.com/models:v3)'
 }
 
 @test "more than 20 violations: 20 listed, then how many more" {
@@ -450,7 +451,7 @@ setup_file() {
   assert_allowed true
   assert_no_patch
   assert_warnings 1
-  assert_warning 0 'spec.template.spec.containers[0] "nginx" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always; not changed in the template, the Pods it creates get imagePullPolicy Always'
+  assert_warning 0 'spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNotPresent, must be Always; not changed in the template, the Pods it creates get imagePullPolicy Always (image nginx:1.27)'
 }
 
 @test "mutateTemplates false: Pods are still mutated" {
@@ -498,7 +499,8 @@ setup_file() {
   assert_allowed true
   assert_patch /spec/template/spec/containers/0/imagePullPolicy
   assert_warnings 1
-  assert_warning_has 0 '"nginx" (nginx:1.27)'
+  assert_warning_has 0 '"nginx": imagePullPolicy'
+  assert_warning_has 0 '(image nginx:1.27)'
 }
 
 @test "UPDATE: a new container is evaluated, unchanged ones are not" {
@@ -527,7 +529,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/pod-update-image.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message "spec.containers[0] \"web\" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always; the pull policy of an existing Pod's container cannot be changed, so recreate the Pod with imagePullPolicy Always"
+  assert_message "spec.containers[0] \"web\": imagePullPolicy is IfNotPresent, must be Always; the pull policy of an existing Pod's container cannot be changed, so recreate the Pod with imagePullPolicy Always (image nginx:1.27)"
 }
 
 @test "pods/ephemeralcontainers: the new ephemeral container is mutated, nothing else" {
@@ -535,7 +537,103 @@ setup_file() {
   assert_allowed true
   assert_patch /spec/ephemeralContainers/0/imagePullPolicy
   assert_warnings 1
-  assert_warning 0 'spec.ephemeralContainers[0] "debugger" (busybox:1.36): imagePullPolicy set to Always (was IfNotPresent)'
+  assert_warning 0 'spec.ephemeralContainers[0] "debugger": imagePullPolicy set to Always, was IfNotPresent (image busybox:1.36)'
+}
+
+# ===========================================================================
+# Controllers and the API server's limits
+# ===========================================================================
+
+# A Deployment controller compares its ReplicaSet's template with its own: a mutated
+# ReplicaSet makes it create another, forever. The owner's template is where the fix goes.
+OWNED_WARNING='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNotPresent, must be Always; left to its controller: fix the owner'"'"'s template (its Pods get imagePullPolicy Always) (image nginx:1.27)'
+
+@test "controllers: a ReplicaSet its Deployment controls is not mutated; a warning says why" {
+  run --separate-stderr $KWCTL run --request-path $E/replicaset-owned-by-deployment.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 1
+  assert_warning 0 "$OWNED_WARNING"
+}
+
+@test "controllers: the same ReplicaSet without an owner is mutated" {
+  run --separate-stderr $KWCTL run --request-path $E/replicaset-unowned.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_warning 0 'spec.template.spec.containers[0] "nginx": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)'
+}
+
+@test "controllers: a Job its CronJob controls is not mutated; a warning says why" {
+  run --separate-stderr $KWCTL run --request-path $E/job-owned-by-cronjob.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 1
+  assert_warning 0 'spec.template.spec.containers[0] "report": imagePullPolicy is IfNotPresent, must be Always; left to its controller: fix the owner'"'"'s template (its Pods get imagePullPolicy Always) (image busybox:1.36)'
+}
+
+@test "controllers: the Pods a ReplicaSet controls are mutated" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-owned-by-replicaset.json "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+}
+
+@test "controllers: reject mode refuses a controlled ReplicaSet (its owner's status shows why)" {
+  run --separate-stderr $KWCTL run --request-path $E/replicaset-owned-by-deployment.json --settings-json '{"mode":"reject"}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
+}
+
+@test "controllers: warn mode warns on a controlled ReplicaSet as on any other" {
+  run --separate-stderr $KWCTL run --request-path $E/replicaset-owned-by-deployment.json --settings-json '{"mode":"warn"}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warning 0 'spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
+}
+
+@test "controllers: a controlled ReplicaSet with a denied tag is still refused" {
+  run --separate-stderr $KWCTL run --request-path $E/replicaset-owned-by-deployment.json --settings-json '{"deniedTags":["1.27"]}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.template.spec.containers[0] "nginx": tag "1.27" is denied'
+}
+
+@test "image volumes: a template volume whose reference is not set yet is not evaluated" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-image-volume-no-reference.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 0
+}
+
+@test "image volumes: removing a finalizer from a Deployment with such a volume is accepted" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-update-image-volume-no-reference.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+}
+
+@test "pods: an ephemeral container written into a Pod by UPDATE points to the subresource" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-update-ephemeral-without-subresource.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.ephemeralContainers[0] "debugger": imagePullPolicy is IfNotPresent, must be Always; ephemeral containers are added through the pods/ephemeralcontainers subresource (kubectl debug), not by updating the Pod (image busybox:1.36)'
+}
+
+# 22 digest-pinned images under mutateTemplates: false: 22 warnings of ~250 characters would
+# pass the API server's 4,096 in all, and it would drop the rest unannounced.
+@test "warnings: each within 256 characters, all within 4,000, the rest counted" {
+  run --separate-stderr $KWCTL run --request-path $E/deployment-22-digests.json --settings-json '{"mutateTemplates":false}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  response | jq -e '[.warnings[] | length] | (max <= 256) and (add <= 4000)' >/dev/null ||
+    fail "warnings over the limits: $(response | jq -c '[.warnings[] | length]')"
+  local listed left
+  listed=$(($(warnings_count) - 1))
+  left=$(warning "$listed" | sed -n 's/^and \([0-9]*\) more warnings$/\1/p')
+  [ -n "$left" ] && [ $((listed + left)) -eq 22 ] || fail "the last warning does not count the rest"
+  assert_warning_has 0 'spec.template.spec.containers[0] "collector-0": imagePullPolicy is IfNotPresent, must be Always; not changed in the template'
 }
 
 # ===========================================================================
@@ -552,14 +650,14 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/pod-untagged.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx): image has neither tag nor digest, so it pulls the implicit "latest"; give it a tag or a digest'
+  assert_message 'spec.containers[0] "web": image has neither tag nor digest, so it pulls the implicit "latest"; give it a tag or a digest (image nginx)'
 }
 
 @test ":latest is refused" {
   run --separate-stderr $KWCTL run --request-path test_data/pod-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.containers[0] "web": tag "latest" is denied; use another tag or a digest (image nginx:latest)'
   assert_warnings 0
 }
 
@@ -593,7 +691,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-digest-and-tag.json --settings-json '{"requireDigest":true,"requireAlwaysForDigests":false}' "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[1] "tagged" (nginx:1.27): image is not pinned by a digest (name@sha256:...)'
+  assert_message 'spec.containers[1] "tagged": image is not pinned by a digest (name@sha256:...) (image nginx:1.27)'
 }
 
 @test "requireDigest: a digest-pinned IfNotPresent image is accepted (settings/digests.json)" {
@@ -606,7 +704,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-json '{"deniedTags":["1.27","edge"]}' "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx:1.27): tag "1.27" is denied; use another tag or a digest'
+  assert_message 'spec.containers[0] "web": tag "1.27" is denied; use another tag or a digest (image nginx:1.27)'
 }
 
 @test "deniedTags empty: :latest with Always is accepted" {
@@ -627,12 +725,12 @@ setup_file() {
 # Exemptions
 # ===========================================================================
 
-@test "exemptions: by container name, by written image, by qualified image; the rest is evaluated" {
+@test "exemptions: by container name and image, by written image, by qualified image; the rest is evaluated" {
   run --separate-stderr $KWCTL run --request-path $E/pod-exemptions.json --settings-path test_data/settings/exemptions.json "$POLICY"
   assert_allowed true
   assert_patch /spec/containers/2/imagePullPolicy
   assert_warnings 1
-  assert_warning_has 0 'spec.containers[2] "web" (nginx:1.27)'
+  assert_warning_has 0 'spec.containers[2] "web": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)'
 }
 
 @test "exemptions: the same Pod without exemptions is refused for each of them" {
@@ -640,9 +738,9 @@ setup_file() {
   assert_allowed false
   assert_no_patch
   assert_message_order \
-    'spec.containers[0] "istio-proxy" (envoyproxy/envoy:latest): tag "latest" is denied' \
-    'spec.containers[1] "trusted" (registry.example.com/trusted/app:latest): tag "latest" is denied' \
-    'spec.initContainers[0] "init" (busybox): image has neither tag nor digest'
+    'spec.containers[0] "istio-proxy": tag "latest" is denied; use another tag or a digest (image envoyproxy/envoy:latest)' \
+    'spec.containers[1] "trusted": tag "latest" is denied; use another tag or a digest (image registry.example.com/trusted/app:latest)' \
+    'spec.initContainers[0] "init": image has neither tag nor digest'
 }
 
 @test "exemptions: docker.io/library/busybox:* exempts a CronJob's busybox:latest" {
@@ -650,6 +748,13 @@ setup_file() {
   assert_allowed true
   assert_no_patch
   assert_no_message
+}
+
+@test "exemptions: a container named like an exempt sidecar but with another image is evaluated" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-claims-sidecar-name.json --settings-path test_data/settings/exemptions.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "istio-proxy": tag "latest" is denied; use another tag or a digest (image evil.example/miner:latest)'
 }
 
 # ===========================================================================
@@ -681,6 +786,11 @@ setup_file() {
   assert_settings_refused mutateTemplates 'mutateTemplates: must be true or false'
 }
 
+@test "invalid settings: a container exemption by name alone" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-path test_data/settings/invalid-name-only-exemption.json "$POLICY"
+  assert_settings_refused 'exemptContainers[0]' '"istio-proxy" names a container only' '{name: "istio-proxy", image: '
+}
+
 # ===========================================================================
 # Malformed objects: refused with a message naming the problem
 # ===========================================================================
@@ -703,28 +813,35 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/malformed-image-not-string.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0].image is not a string'
+  assert_message 'spec.containers[0] "web": image is not a string'
 }
 
 @test "malformed: missing image" {
   run --separate-stderr $KWCTL run --request-path test_data/malformed-missing-image.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'the object has no spec.containers[0].image'
+  assert_message 'spec.containers[0] "web": has no image'
 }
 
 @test "malformed: empty image" {
   run --separate-stderr $KWCTL run --request-path $E/pod-empty-image.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.containers[0] "web" ()' 'invalid image reference'
+  assert_message 'spec.containers[0] "web": invalid image reference: image reference is empty'
+}
+
+@test "malformed: a duplicate reference in an image volume is refused" {
+  run --separate-stderr $KWCTL run --request-path $E/pod-volume-duplicate-reference.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_has 'spec.volumes[0] "models"'
 }
 
 @test "malformed: an image volume's image is not an object" {
   run --separate-stderr $KWCTL run --request-path $E/pod-volume-image-not-object.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.volumes[0].image is not an object'
+  assert_message 'spec.volumes[0] "models": image is not an object'
 }
 
 # ===========================================================================
@@ -755,7 +872,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/deployment-init-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.template.spec.initContainers[0] "setup" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.template.spec.initContainers[0] "setup": tag "latest" is denied; use another tag or a digest (image busybox:latest)'
 }
 
 # Attack: :latest in a sidecar (init container with restartPolicy Always) → refused.
@@ -763,7 +880,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-sidecar-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.initContainers[0] "proxy" (envoyproxy/envoy:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.initContainers[0] "proxy": tag "latest" is denied; use another tag or a digest (image envoyproxy/envoy:latest)'
 }
 
 # Attack: :latest in an ephemeral container of a Pod CREATE → refused.
@@ -771,7 +888,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-ephemeral-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.ephemeralContainers[0] "debugger" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.ephemeralContainers[0] "debugger": tag "latest" is denied; use another tag or a digest (image busybox:latest)'
 }
 
 # Attack: kubectl debug with busybox:latest through pods/ephemeralcontainers → refused.
@@ -779,7 +896,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-ephemeral-debug-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.ephemeralContainers[0] "debugger" (busybox:latest): tag "latest" is denied'
+  assert_message_has 'spec.ephemeralContainers[0] "debugger": tag "latest" is denied'
   assert_message_lacks 'spec.containers[0]'
 }
 
@@ -788,7 +905,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/cronjob-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.jobTemplate.spec.template.spec.containers[0] "report" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.jobTemplate.spec.template.spec.containers[0] "report": tag "latest" is denied; use another tag or a digest (image busybox:latest)'
 }
 
 # Attack: UPDATE that only flips an existing Deployment container to IfNotPresent, reject mode → refused.
@@ -796,7 +913,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/deployment-update-policy-only.json --settings-json '{"mode":"reject"}' "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.template.spec.containers[0] "nginx" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always'
+  assert_message 'spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
 }
 
 # Attack: UPDATE that only flips an existing Pod container to IfNotPresent → refused (immutable, cannot be mutated).
@@ -804,7 +921,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-update-policy-only.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy is IfNotPresent, must be Always' "cannot be changed, so recreate the Pod"
+  assert_message_has 'spec.containers[0] "web": imagePullPolicy is IfNotPresent, must be Always' "cannot be changed, so recreate the Pod"
 }
 
 # Attack: UPDATE adding a :latest container next to a legacy :latest one → refused, naming only the new one.
@@ -812,7 +929,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/deployment-update-add-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.template.spec.containers[2] "debug" (busybox:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.template.spec.containers[2] "debug": tag "latest" is denied; use another tag or a digest (image busybox:latest)'
 }
 
 # Attack: UPDATE moving a legacy :latest init container into containers under the same name → refused (new in its list).
@@ -820,7 +937,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/deployment-update-move-list.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.template.spec.containers[2] "setup" (busybox:latest): tag "latest" is denied'
+  assert_message_has 'spec.template.spec.containers[2] "setup": tag "latest" is denied'
 }
 
 # Attack: UPDATE with an oldObject that cannot be read → every container evaluated, legacy :latest refused.
@@ -828,7 +945,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/deployment-update-unreadable-old.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.template.spec.containers[1] "cache" (registry.example.com/team/cache:latest): tag "latest" is denied'
+  assert_message_has 'spec.template.spec.containers[1] "cache": tag "latest" is denied' '(image registry.example.com/team/cache:latest)'
 }
 
 # Attack: localhost:5000/app — the port is not a tag → refused (no tag).
@@ -836,7 +953,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/pod-localhost-port.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "app" (localhost:5000/app): image has neither tag nor digest, so it pulls the implicit "latest"; give it a tag or a digest'
+  assert_message 'spec.containers[0] "app": image has neither tag nor digest, so it pulls the implicit "latest"; give it a tag or a digest (image localhost:5000/app)'
 }
 
 # Attack: registry:5000/app — the port is not a tag → refused (no tag).
@@ -844,7 +961,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-registry-port.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '(registry:5000/app): image has neither tag nor digest'
+  assert_message_has ': image has neither tag nor digest' '(image registry:5000/app)'
 }
 
 # Attack: registry:5000/app:latest → refused (denied tag, not confused by the port).
@@ -852,7 +969,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-registry-port-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '(registry:5000/app:latest): tag "latest" is denied'
+  assert_message_has ': tag "latest" is denied' '(image registry:5000/app:latest)'
 }
 
 # Attack: bracketed IPv6 registry with a port and no tag, [::1]:5000/app → refused (no tag).
@@ -860,7 +977,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-ipv6-registry.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '([::1]:5000/app): image has neither tag nor digest'
+  assert_message_has ': image has neither tag nor digest' '(image [::1]:5000/app)'
 }
 
 # Attack: app:latest@sha256:… — the digest decides, so the tag rules pass, but IfNotPresent is still mutated.
@@ -869,7 +986,7 @@ setup_file() {
   assert_allowed true
   assert_patch /spec/containers/0/imagePullPolicy
   assert_warnings 1
-  assert_warning_has 0 'imagePullPolicy set to Always (was IfNotPresent)'
+  assert_warning_has 0 'imagePullPolicy set to Always, was IfNotPresent'
 }
 
 # Attack: same, reject mode → refused for the pull policy only, never for the tag.
@@ -894,7 +1011,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-evil-suffix.json --settings-path test_data/settings/exemptions.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '(registry.example.com.evil.io/trusted/app:latest): tag "latest" is denied'
+  assert_message_has ': tag "latest" is denied' '(image registry.example.com.evil.io/trusted/app:latest)'
 }
 
 # Attack: trusted path under another registry, evil.io/registry.example.com/trusted/app:latest → refused.
@@ -902,7 +1019,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-evil-prefix.json --settings-path test_data/settings/exemptions.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '(evil.io/registry.example.com/trusted/app:latest): tag "latest" is denied'
+  assert_message_has ': tag "latest" is denied' '(image evil.io/registry.example.com/trusted/app:latest)'
 }
 
 # Attack: image volume named like an exempt container (istio-data vs istio-*) → refused: exemptContainers names containers only.
@@ -910,7 +1027,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-istio-volume.json --settings-path test_data/settings/exemptions.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.volumes[0] "istio-data" (registry.example.com/models:latest): tag "latest" is denied'
+  assert_message_has 'spec.volumes[0] "istio-data": tag "latest" is denied' '(image registry.example.com/models:latest)'
 }
 
 # Attack: upper-case repository NGINX:1.27 → refused as an invalid reference.
@@ -918,7 +1035,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/pod-uppercase.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.containers[0] "web" (NGINX:1.27): invalid image reference'
+  assert_message_has 'spec.containers[0] "web": invalid image reference' '(image NGINX:1.27)'
 }
 
 # Attack: invalid reference in warn mode → still refused (an invalid reference is never only a warning).
@@ -926,7 +1043,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path test_data/pod-uppercase.json --settings-json '{"mode":"warn"}' "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '(NGINX:1.27): invalid image reference'
+  assert_message_has ': invalid image reference' '(image NGINX:1.27)'
 }
 
 # Attack: nginx:LATEST — tags are case-sensitive, so it is not the denied "latest": not refused, but IfNotPresent is mutated.
@@ -950,7 +1067,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-unicode-escape.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.containers[0] "web": tag "latest" is denied; use another tag or a digest (image nginx:latest)'
 }
 
 # "\u0041lways" is Always once decoded → accepted untouched (no false positive).
@@ -966,7 +1083,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-duplicate-names.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[1] "app" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.containers[1] "app": tag "latest" is denied; use another tag or a digest (image nginx:latest)'
 }
 
 # Attack: duplicated "image" key, compliant first, :latest last (the value Kubernetes keeps) → refused.
@@ -983,7 +1100,7 @@ setup_file() {
   assert_allowed true
   assert_patch /spec/containers/0/imagePullPolicy
   assert_patch_ops replace
-  assert_warning 0 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy set to Always (was "always")'
+  assert_warning 0 'spec.containers[0] "web": imagePullPolicy set to Always, was "always" (image nginx:1.27)'
 }
 
 # Attack: same in reject mode → refused.
@@ -991,7 +1108,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-policy-lowercase.json --settings-json '{"mode":"reject"}' "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx:1.27): imagePullPolicy is "always", must be Always'
+  assert_message 'spec.containers[0] "web": imagePullPolicy is "always", must be Always (image nginx:1.27)'
 }
 
 # Attack: imagePullPolicy null (defaults to IfNotPresent for a tag) → mutated.
@@ -999,7 +1116,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-policy-null.json "$POLICY"
   assert_allowed true
   assert_patch /spec/containers/0/imagePullPolicy
-  assert_warning_has 0 'imagePullPolicy set to Always (was unset, defaulting to IfNotPresent)'
+  assert_warning_has 0 'imagePullPolicy set to Always, was unset and defaulting to IfNotPresent'
 }
 
 # Attack: an image volume with :latest → refused.
@@ -1007,7 +1124,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-volume-latest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.volumes[0] "models" (registry.example.com/models:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.volumes[0] "models": tag "latest" is denied; use another tag or a digest (image registry.example.com/models:latest)'
 }
 
 # Attack: leading space " nginx:1.27" (Always) → refused as an invalid reference.
@@ -1015,7 +1132,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-image-whitespace.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '( nginx:1.27): invalid image reference'
+  assert_message_has ': invalid image reference' '(image  nginx:1.27)'
 }
 
 # Attack: malformed digest nginx@sha256:abc (to look pinned) → refused as an invalid reference.
@@ -1023,7 +1140,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-malformed-digest.json "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has '(nginx@sha256:abc): invalid image reference'
+  assert_message_has ': invalid image reference' '(image nginx@sha256:abc)'
 }
 
 # Attack: an image ID as the image (sha256:<64 hex>) to look pinned, with requireAlwaysForDigests false → mutated: it is repository "sha256" with a tag, not a digest.
@@ -1031,7 +1148,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path $E/pod-image-id.json --settings-json '{"requireAlwaysForDigests":false}' "$POLICY"
   assert_allowed true
   assert_patch /spec/containers/0/imagePullPolicy
-  assert_warning_has 0 '(sha256:'
+  assert_warning_has 0 '(image sha256:'
 }
 
 # A CRD called Deployment in another API group → accepted untouched (not a workload kind; its Pods are checked).
@@ -1055,7 +1172,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path "$BIG/10k-latest.json" "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message_has 'spec.containers[0] "c0" (nginx:latest): tag "latest" is denied' 'spec.containers[19] "c19"' '; and 9980 more violations'
+  assert_message_has 'spec.containers[0] "c0": tag "latest" is denied' 'spec.containers[19] "c19"' '; and 9980 more violations'
   assert_message_lacks 'spec.containers[20]'
 }
 
@@ -1064,7 +1181,7 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path "$BIG/3mib-latest.json" "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.containers[0] "web": tag "latest" is denied; use another tag or a digest (image nginx:latest)'
 }
 
 # A ~3 MiB object with one compliant container → accepted.
@@ -1113,5 +1230,5 @@ setup_file() {
   run --separate-stderr $KWCTL run --request-path "$BIG/brackets-latest.json" "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web" (nginx:latest): tag "latest" is denied; use another tag or a digest'
+  assert_message 'spec.containers[0] "web": tag "latest" is denied; use another tag or a digest (image nginx:latest)'
 }

@@ -1,5 +1,9 @@
 //! From broken rules, the mode and the operation to one decision, and every text a user
 //! reads about a violation.
+//!
+//! Every text about a slot reads `PATH "NAME": WHAT (image IMAGE)`: the path and the rule come
+//! first and the image last, so that when the API server's limits bite (a warning is cut at 256
+//! characters, warnings stop at 4,096 in all) the image is what gets shortened.
 
 use std::fmt::{self, Write as _};
 
@@ -7,12 +11,20 @@ use crate::mutation::Fix;
 use crate::rules::{PullPolicy, Rule};
 use crate::settings::Mode;
 use crate::slots::{ImageSlot, SlotList};
+use crate::text::{fit_chars, Shown, ShownUpTo};
 
 /// Messages and warnings list this many violations, then say how many more there are.
 pub(crate) const MAX_LISTED: usize = 20;
 
-/// Longer names and images are cut in messages, so a huge field cannot blow up a response.
-const MAX_SHOWN_CHARS: usize = 200;
+/// The API server cuts a warning longer than this many characters ...
+pub(crate) const MAX_WARNING_CHARS: usize = 256;
+
+/// ... and keeps warnings only while they add up to 4,096 characters, across every webhook of
+/// the request; this leaves room for one more (a deprecation notice, say).
+pub(crate) const MAX_WARNINGS_TOTAL_CHARS: usize = 4000;
+
+/// A container name longer than a DNS label (63) is cut in warnings.
+const MAX_WARNING_NAME_CHARS: usize = 63;
 
 #[derive(Debug)]
 pub(crate) enum Decision<'a> {
@@ -35,6 +47,9 @@ pub(crate) struct Context {
     pub(crate) mode: Mode,
     pub(crate) mutate_templates: bool,
     pub(crate) is_pod: bool,
+    /// A workload whose controller owns it (a Deployment's ReplicaSet, a CronJob's Job): its
+    /// template is a copy of the owner's, and the owner replaces a copy that differs.
+    pub(crate) has_controller: bool,
     /// An UPDATE of a Pod (its containers' pull policies are immutable) ...
     pub(crate) updates_existing_pod: bool,
     /// ... except ephemeral containers added through `pods/ephemeralcontainers`.
@@ -47,9 +62,14 @@ enum Handling {
     Refuse,
     /// Mutate mode, but the API server would refuse the change.
     RefuseImmutable,
+    /// Mutate mode, an ephemeral container written into the Pod itself, which the API server
+    /// only takes through the subresource.
+    RefuseEphemeralInPod,
     Warn,
     /// Mutate mode with `mutateTemplates: false`.
     WarnTemplate,
+    /// Mutate mode, a workload that a controller owns.
+    WarnOwned,
 }
 
 impl Context {
@@ -60,15 +80,15 @@ impl Context {
             (Mode::Reject, _) => Handling::Refuse,
             (Mode::Mutate, rule) if !rule.is_fixable() => Handling::Refuse,
             (Mode::Mutate, _) if self.updates_existing_pod => {
-                let new_ephemeral = self.adds_ephemeral_containers
-                    && slot.location.list == SlotList::EphemeralContainers;
-                if new_ephemeral {
-                    Handling::Fix
-                } else {
-                    Handling::RefuseImmutable
+                match (slot.location.list, self.adds_ephemeral_containers) {
+                    (SlotList::EphemeralContainers, true) => Handling::Fix,
+                    (SlotList::EphemeralContainers, false) => Handling::RefuseEphemeralInPod,
+                    _ => Handling::RefuseImmutable,
                 }
             }
-            (Mode::Mutate, _) if !self.is_pod && !self.mutate_templates => Handling::WarnTemplate,
+            (Mode::Mutate, _) if self.is_pod => Handling::Fix,
+            (Mode::Mutate, _) if self.has_controller => Handling::WarnOwned,
+            (Mode::Mutate, _) if !self.mutate_templates => Handling::WarnTemplate,
             (Mode::Mutate, _) => Handling::Fix,
         }
     }
@@ -85,27 +105,49 @@ pub(crate) fn decide<'a>(
     let mut warnings: Vec<(String, bool)> = Vec::new();
     for (slot, rules) in checked {
         for rule in rules {
-            let subject = Subject(slot);
+            let rule_text = RuleText(slot, rule);
+            let policy_field = slot.location.list.policy_field();
             match context.handling(slot, rule) {
                 Handling::Fix => {
                     if fixes.last().map(|fix: &Fix<'a>| fix.location) != Some(slot.location) {
                         fixes.push(Fix::of(slot));
                     }
-                    warnings.push((fixed_text(slot, rule), true));
+                    warnings.push((warning(slot, FixedText(slot, rule)), true));
                 }
-                Handling::Refuse => refusals.push(format!("{subject}: {}", RuleText(slot, rule))),
-                Handling::RefuseImmutable => refusals.push(format!(
-                    "{subject}: {}; the pull policy of an existing Pod's container cannot be \
-                     changed, so recreate the Pod with {} Always",
-                    RuleText(slot, rule),
-                    slot.location.list.policy_field()
+                Handling::Refuse => refusals.push(message_item(slot, rule_text)),
+                Handling::RefuseImmutable => refusals.push(message_item(
+                    slot,
+                    format_args!(
+                        "{rule_text}; the pull policy of an existing Pod's container cannot be \
+                         changed, so recreate the Pod with {policy_field} Always"
+                    ),
                 )),
-                Handling::Warn => warnings.push((format!("{subject}: {}", RuleText(slot, rule)), false)),
+                Handling::RefuseEphemeralInPod => refusals.push(message_item(
+                    slot,
+                    format_args!(
+                        "{rule_text}; ephemeral containers are added through the \
+                         pods/ephemeralcontainers subresource (kubectl debug), not by updating \
+                         the Pod"
+                    ),
+                )),
+                Handling::Warn => warnings.push((warning(slot, rule_text), false)),
                 Handling::WarnTemplate => warnings.push((
-                    format!(
-                        "{subject}: {}; not changed in the template, the Pods it creates get {} Always",
-                        RuleText(slot, rule),
-                        slot.location.list.policy_field()
+                    warning(
+                        slot,
+                        format_args!(
+                            "{rule_text}; not changed in the template, the Pods it creates get \
+                             {policy_field} Always"
+                        ),
+                    ),
+                    false,
+                )),
+                Handling::WarnOwned => warnings.push((
+                    warning(
+                        slot,
+                        format_args!(
+                            "{rule_text}; left to its controller: fix the owner's template \
+                             (its Pods get {policy_field} Always)"
+                        ),
                     ),
                     false,
                 )),
@@ -146,43 +188,91 @@ fn capped_message(refusals: Vec<String>) -> String {
     message
 }
 
+/// At most `MAX_LISTED` warnings and `MAX_WARNINGS_TOTAL_CHARS` characters in all, the last
+/// one saying how many were left out.
 fn capped_warnings(mut warnings: Vec<String>) -> Vec<String> {
-    let total = warnings.len();
-    if total > MAX_LISTED {
-        warnings.truncate(MAX_LISTED);
-        warnings.push(format!("and {} more warnings", total - MAX_LISTED));
+    // Room for the closing "and N more warnings".
+    const TAIL_CHARS: usize = 32;
+    let lengths: Vec<usize> = warnings.iter().map(|w| w.chars().count()).collect();
+    if warnings.len() <= MAX_LISTED && lengths.iter().sum::<usize>() <= MAX_WARNINGS_TOTAL_CHARS {
+        return warnings;
     }
+    let mut total = TAIL_CHARS;
+    let kept = lengths
+        .iter()
+        .take(MAX_LISTED)
+        .take_while(|&&length| {
+            total += length;
+            total <= MAX_WARNINGS_TOTAL_CHARS
+        })
+        .count();
+    let left_out = warnings.len() - kept;
+    warnings.truncate(kept);
+    warnings.push(format!("and {left_out} more warnings"));
     warnings
 }
 
-fn fixed_text(slot: &ImageSlot<'_>, rule: &Rule) -> String {
-    let was = match rule {
-        Rule::PullPolicy(PullPolicy::Written(policy)) => format!("was {}", Policy(policy)),
-        Rule::PullPolicy(PullPolicy::Defaulted(policy)) => {
-            format!("was unset, defaulting to {policy}")
-        }
-        _ => String::new(),
-    };
-    format!(
-        "{}: {} set to Always ({was})",
-        Subject(slot),
-        slot.location.list.policy_field()
-    )
+/// An item of a refusal's message: `PATH "NAME": WHAT (image IMAGE)`, request text cut at
+/// `MAX_SHOWN_CHARS`; an empty image is not shown.
+fn message_item(slot: &ImageSlot<'_>, what: impl fmt::Display) -> String {
+    let mut item = format!("{} \"{}\": {what}", slot.location, Shown(&slot.name));
+    if !slot.image.is_empty() {
+        let _ = write!(item, " (image {})", Shown(&slot.image));
+    }
+    item
 }
 
-/// `spec.containers[0] "app" (nginx:1.27)`
-struct Subject<'s, 'a>(&'s ImageSlot<'a>);
+/// A warning: the same shape as a message item, at most `MAX_WARNING_CHARS` characters. The
+/// image is shortened first; only when path, name and rule alone are too long is the end cut.
+fn warning(slot: &ImageSlot<'_>, what: impl fmt::Display) -> String {
+    let head = format!(
+        "{} \"{}\": {what}",
+        slot.location,
+        ShownUpTo(&slot.name, MAX_WARNING_NAME_CHARS)
+    );
+    const IMAGE_OPEN: &str = " (image ";
+    // The shortest useful middle-cut image, e.g. "quay.io/…ver:1.2".
+    const MIN_IMAGE_CHARS: usize = 16;
+    let head_chars = head.chars().count();
+    let room = MAX_WARNING_CHARS.saturating_sub(head_chars + IMAGE_OPEN.len() + 1);
+    if room < MIN_IMAGE_CHARS || slot.image.is_empty() {
+        return fit_chars(&head, MAX_WARNING_CHARS);
+    }
+    let image = middle_cut(&slot.image, room);
+    let warning = format!("{head}{IMAGE_OPEN}{})", ShownUpTo(&image, room));
+    // Only an image that needed escapes can still be too long here.
+    fit_chars(&warning, MAX_WARNING_CHARS)
+}
 
-impl fmt::Display for Subject<'_, '_> {
+/// `text` in at most `max` characters, its middle replaced by `…` when it is longer: the
+/// registry and the tag of an image say the most.
+fn middle_cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let length = text.chars().count();
+    if length <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let tail = (max - 1) / 2;
+    let head = max - 1 - tail;
+    let mut cut: String = text.chars().take(head).collect();
+    cut.push('…');
+    cut.extend(text.chars().skip(length - tail));
+    std::borrow::Cow::Owned(cut)
+}
+
+/// What a fix did: `imagePullPolicy set to Always, was IfNotPresent`.
+struct FixedText<'s, 'a>(&'s ImageSlot<'a>, &'s Rule);
+
+impl fmt::Display for FixedText<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let slot = self.0;
-        write!(
-            f,
-            "{} \"{}\" ({})",
-            slot.location,
-            Shown(&slot.name),
-            Shown(&slot.image)
-        )
+        let FixedText(slot, rule) = self;
+        write!(f, "{} set to Always", slot.location.list.policy_field())?;
+        match rule {
+            Rule::PullPolicy(PullPolicy::Written(policy)) => write!(f, ", was {}", Policy(policy)),
+            Rule::PullPolicy(PullPolicy::Defaulted(policy)) => {
+                write!(f, ", was unset and defaulting to {policy}")
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -217,33 +307,8 @@ impl fmt::Display for Policy<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             known @ ("Always" | "IfNotPresent" | "Never") => f.write_str(known),
-            other => write!(f, "\"{}\"", Shown(other)),
+            other => write!(f, "\"{}\"", ShownUpTo(other, 32)),
         }
-    }
-}
-
-/// Text from the request, escaped (no line breaks or control characters reach a message)
-/// and cut to `MAX_SHOWN_CHARS`.
-struct Shown<'s>(&'s str);
-
-impl fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plain = |b: u8| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\';
-        if self.0.len() <= MAX_SHOWN_CHARS && self.0.bytes().all(plain) {
-            return f.write_str(self.0);
-        }
-        let mut chars = self.0.chars();
-        for c in chars.by_ref().take(MAX_SHOWN_CHARS) {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\'' => f.write_str("'")?,
-                c => write!(f, "{}", c.escape_debug())?,
-            }
-        }
-        if chars.next().is_some() {
-            f.write_str("...")?;
-        }
-        Ok(())
     }
 }
 
@@ -252,6 +317,7 @@ mod tests {
     use super::*;
     use crate::request::Step;
     use crate::slots::test_slot;
+    use crate::text::MAX_SHOWN_CHARS;
     use rstest::rstest;
     use std::borrow::Cow;
 
@@ -276,6 +342,7 @@ mod tests {
             mode,
             mutate_templates: true,
             is_pod: false,
+            has_controller: false,
             updates_existing_pod: false,
             adds_ephemeral_containers: false,
         }
@@ -285,8 +352,8 @@ mod tests {
         Rule::PullPolicy(PullPolicy::Written("IfNotPresent".into()))
     }
 
-    const SPEC_EXAMPLE: &str = "spec.template.spec.initContainers[0] \"setup\" (busybox:1.36): \
-                                imagePullPolicy is IfNotPresent, must be Always";
+    const SPEC_EXAMPLE: &str = "spec.template.spec.initContainers[0] \"setup\": \
+                                imagePullPolicy is IfNotPresent, must be Always (image busybox:1.36)";
 
     #[test]
     fn reject_mode_message_is_the_spec_example() {
@@ -330,8 +397,8 @@ mod tests {
         assert_eq!(
             warnings,
             vec![
-                "spec.template.spec.containers[0] \"app\" (nginx:1.27): imagePullPolicy set to Always (was IfNotPresent)",
-                "spec.template.spec.volumes[1] \"models\" (models:v3): image.pullPolicy set to Always (was IfNotPresent)",
+                "spec.template.spec.containers[0] \"app\": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)",
+                "spec.template.spec.volumes[1] \"models\": image.pullPolicy set to Always, was IfNotPresent (image models:v3)",
             ]
         );
     }
@@ -358,11 +425,11 @@ mod tests {
             panic!("not rejected")
         };
         assert!(
-            message.contains("containers[1] \"side\" (envoy): image has neither tag nor digest"),
+            message.contains("containers[1] \"side\": image has neither tag nor digest"),
             "{message}"
         );
         assert!(
-            message.contains("containers[2] \"web\" (web:latest): tag \"latest\" is denied"),
+            message.contains("containers[2] \"web\": tag \"latest\" is denied; use another tag or a digest (image web:latest)"),
             "{message}"
         );
         assert_eq!(
@@ -401,7 +468,9 @@ mod tests {
             panic!("not rejected")
         };
         assert!(
-            message.ends_with("cannot be changed, so recreate the Pod with imagePullPolicy Always"),
+            message.ends_with(
+                "cannot be changed, so recreate the Pod with imagePullPolicy Always (image nginx:1.27)"
+            ),
             "{message}"
         );
     }
@@ -420,6 +489,199 @@ mod tests {
             decide(&context, &checked),
             Decision::Mutate { .. }
         ));
+    }
+
+    #[rstest]
+    #[case::mutate(Mode::Mutate, "accepted with a warning")]
+    #[case::reject(Mode::Reject, "refused")]
+    #[case::warn(Mode::Warn, "accepted with a warning")]
+    fn a_controlled_workload_is_never_mutated(#[case] mode: Mode, #[case] expected: &str) {
+        let mut context = context(mode);
+        context.has_controller = true;
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", "nginx:1.27"),
+            vec![if_not_present()],
+        )];
+        let outcome = match decide(&context, &checked) {
+            Decision::Accept { warnings } if warnings.len() == 1 => {
+                if mode == Mode::Mutate {
+                    assert_eq!(
+                        warnings[0],
+                        "spec.template.spec.containers[0] \"app\": imagePullPolicy is \
+                         IfNotPresent, must be Always; left to its controller: fix the owner's \
+                         template (its Pods get imagePullPolicy Always) (image nginx:1.27)"
+                    );
+                }
+                "accepted with a warning"
+            }
+            Decision::Reject { .. } => "refused",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(outcome, expected);
+    }
+
+    #[test]
+    fn a_controlled_workload_is_still_refused_for_its_tags() {
+        let mut context = context(Mode::Mutate);
+        context.has_controller = true;
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", "nginx:latest"),
+            vec![Rule::DeniedTag("latest".into())],
+        )];
+        assert!(matches!(
+            decide(&context, &checked),
+            Decision::Reject { .. }
+        ));
+    }
+
+    #[test]
+    fn a_controlled_pod_is_mutated() {
+        let mut context = context(Mode::Mutate);
+        context.is_pod = true;
+        context.has_controller = true;
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", "nginx:1.27"),
+            vec![if_not_present()],
+        )];
+        assert!(matches!(
+            decide(&context, &checked),
+            Decision::Mutate { .. }
+        ));
+    }
+
+    #[test]
+    fn an_ephemeral_container_written_into_the_pod_points_to_the_subresource() {
+        let mut context = context(Mode::Mutate);
+        context.is_pod = true;
+        context.updates_existing_pod = true;
+        let checked = vec![(
+            slot(SlotList::EphemeralContainers, 0, "debug", "busybox:1.36"),
+            vec![if_not_present()],
+        )];
+        let Decision::Reject { message, .. } = decide(&context, &checked) else {
+            panic!("not rejected")
+        };
+        assert!(
+            message.contains(
+                "; ephemeral containers are added through the pods/ephemeralcontainers \
+                 subresource (kubectl debug), not by updating the Pod (image busybox:1.36)"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("existing Pod's container"), "{message}");
+    }
+
+    fn chars(text: &str) -> usize {
+        text.chars().count()
+    }
+
+    #[test]
+    fn a_long_image_is_cut_in_the_middle_and_the_rule_kept() {
+        let image: &'static str = Box::leak(
+            format!(
+                "registry.example.com/{}/app:1.2.3@sha256:{}",
+                "team/".repeat(40),
+                "0".repeat(64)
+            )
+            .into_boxed_str(),
+        );
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", image),
+            vec![if_not_present()],
+        )];
+        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+            panic!()
+        };
+        let warning = &warnings[0];
+        assert_eq!(chars(warning), MAX_WARNING_CHARS, "{warning}");
+        assert!(warning.starts_with(
+            "spec.template.spec.containers[0] \"app\": imagePullPolicy is IfNotPresent, must be \
+             Always (image registry.example.com/team/"
+        ));
+        assert!(warning.contains('…'), "{warning}");
+        assert!(
+            warning.ends_with(&format!(":1.2.3@sha256:{})", "0".repeat(64))),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn a_warning_too_long_even_without_its_image_is_cut_at_the_end() {
+        let name: &'static str = Box::leak("n".repeat(300).into_boxed_str());
+        let tag = "t".repeat(128);
+        let image: &'static str = Box::leak(format!("app:{tag}").into_boxed_str());
+        let checked = vec![(
+            slot(SlotList::InitContainers, 0, name, image),
+            vec![Rule::DeniedTag(tag.clone())],
+        )];
+        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+            panic!()
+        };
+        assert_eq!(chars(&warnings[0]), MAX_WARNING_CHARS, "{}", warnings[0]);
+        assert!(warnings[0].starts_with(&format!(
+            "spec.template.spec.initContainers[0] \"{}...\": tag \"{tag}\" is denied",
+            "n".repeat(63)
+        )));
+        assert!(warnings[0].ends_with('…'), "{}", warnings[0]);
+    }
+
+    #[test]
+    fn an_image_that_needs_escapes_stays_within_the_limit() {
+        let image: &'static str = Box::leak("\n".repeat(300).into_boxed_str());
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", image),
+            vec![if_not_present()],
+        )];
+        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+            panic!()
+        };
+        assert_eq!(chars(&warnings[0]), MAX_WARNING_CHARS, "{}", warnings[0]);
+        assert!(!warnings[0].contains('\n'));
+    }
+
+    /// 22 digest-pinned images of a workload under `mutateTemplates: false`: before, 21
+    /// warnings of 312 characters (6,249 in all), cut by the API server where the rule was.
+    #[test]
+    fn many_long_warnings_stay_within_the_api_servers_total() {
+        let mut context = context(Mode::Mutate);
+        context.mutate_templates = false;
+        let checked: Vec<_> = (0..22)
+            .map(|i| {
+                let image = format!(
+                    "registry.example.com/platform/observability/collector-{i:02}@sha256:{}",
+                    "a".repeat(64)
+                );
+                (
+                    slot(
+                        SlotList::Containers,
+                        i,
+                        Box::leak(format!("collector-{i:02}").into_boxed_str()),
+                        Box::leak(image.into_boxed_str()),
+                    ),
+                    vec![if_not_present()],
+                )
+            })
+            .collect();
+        let Decision::Accept { warnings } = decide(&context, &checked) else {
+            panic!()
+        };
+        let total: usize = warnings.iter().map(|w| chars(w)).sum();
+        assert!(total <= MAX_WARNINGS_TOTAL_CHARS, "{total}");
+        assert!(warnings.iter().all(|w| chars(w) <= MAX_WARNING_CHARS));
+        let listed = warnings.len() - 1;
+        assert_eq!(
+            warnings.last().unwrap(),
+            &format!("and {} more warnings", 22 - listed)
+        );
+        for (i, warning) in warnings[..listed].iter().enumerate() {
+            assert!(
+                warning.starts_with(&format!(
+                    "spec.template.spec.containers[{i}] \"collector-{i:02}\": imagePullPolicy is \
+                     IfNotPresent, must be Always; not changed in the template"
+                )),
+                "{warning}"
+            );
+        }
     }
 
     #[test]
@@ -480,7 +742,7 @@ mod tests {
         };
         assert!(message.contains(r#""x\"\ny""#), "{message}");
         assert!(
-            message.contains(&format!("({}...)", "a".repeat(MAX_SHOWN_CHARS))),
+            message.contains(&format!("(image {}...)", "a".repeat(MAX_SHOWN_CHARS))),
             "{message}"
         );
         assert!(
@@ -501,13 +763,16 @@ mod tests {
         ) else {
             panic!()
         };
-        assert!(message
-            .ends_with("imagePullPolicy is not set (defaults to IfNotPresent), must be Always"));
+        assert!(message.ends_with(
+            "imagePullPolicy is not set (defaults to IfNotPresent), must be Always (image nginx:1.27)"
+        ));
         let Decision::Mutate { warnings, .. } =
             decide(&context(Mode::Mutate), &[(unset, vec![rule])])
         else {
             panic!()
         };
-        assert!(warnings[0].ends_with("set to Always (was unset, defaulting to IfNotPresent)"));
+        assert!(warnings[0].ends_with(
+            "set to Always, was unset and defaulting to IfNotPresent (image nginx:1.27)"
+        ));
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::settings::SettingsErrors;
+use crate::text::Shown;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RequestError {
@@ -16,8 +17,40 @@ pub(crate) enum RequestError {
     NotAnObject(String),
     NotAList(String),
     NotAString(String),
+    /// A field of one container or image volume that cannot be read.
+    Slot {
+        /// `spec.containers[0]`
+        location: String,
+        name: String,
+        problem: SlotProblem,
+    },
     /// A fix that cannot be applied to the object's text; never expected.
     NotMutable(String),
+}
+
+/// What is wrong with a container's or an image volume's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SlotProblem {
+    NoImage,
+    /// The field, as messages name it (`imagePullPolicy`, `image.reference`), is not a string.
+    NotAString(&'static str),
+    /// An image volume's `image` is not an object.
+    ImageNotAnObject,
+    /// An image volume's `image` has this key twice.
+    DuplicateField(String),
+}
+
+impl fmt::Display for SlotProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoImage => f.write_str("has no image"),
+            Self::NotAString(field) => write!(f, "{field} is not a string"),
+            Self::ImageNotAnObject => f.write_str("image is not an object"),
+            Self::DuplicateField(key) => {
+                write!(f, "duplicate field `{}` in image", Shown(key))
+            }
+        }
+    }
 }
 
 impl fmt::Display for RequestError {
@@ -33,6 +66,11 @@ impl fmt::Display for RequestError {
             Self::NotAnObject(path) => write!(f, "{path} is not an object"),
             Self::NotAList(path) => write!(f, "{path} is not a list"),
             Self::NotAString(path) => write!(f, "{path} is not a string"),
+            Self::Slot {
+                location,
+                name,
+                problem,
+            } => write!(f, "{location} \"{}\": {problem}", Shown(name)),
             Self::NotMutable(pointer) => write!(f, "the object cannot be mutated at {pointer}"),
         }
     }

@@ -6,10 +6,10 @@ use serde_json::value::RawValue;
 
 use crate::decision::{decide, Context, Decision};
 use crate::error::RequestError;
-use crate::request::{Node, Obj, Operation, Payload, Workload};
+use crate::request::{Node, Obj, Operation, Payload, Shaped, Workload};
 use crate::response::{refusal, respond, ValidationResponse};
 use crate::rules::check;
-use crate::settings::{Settings, SettingsError, SettingsErrors};
+use crate::settings::{Mode, Settings, SettingsError, SettingsErrors};
 use crate::slots::{image_slots, ImageSlot};
 use crate::update::changed_slots;
 
@@ -68,10 +68,16 @@ fn evaluate<'a>(payload: &Payload<'a>) -> Result<Decision<'a>, RequestError> {
         })
         .collect();
     let updates_existing_pod = operation == Operation::Update && workload.is_pod();
+    // Only a workload's mutation depends on its controller.
+    let has_controller = !workload.is_pod()
+        && settings.mode == Mode::Mutate
+        && !checked.is_empty()
+        && matches!(&object.0, Shaped::Fits(node) if node.has_controller());
     let context = Context {
         mode: settings.mode,
         mutate_templates: settings.mutate_templates,
         is_pod: workload.is_pod(),
+        has_controller,
         updates_existing_pod,
         adds_ephemeral_containers: updates_existing_pod && request.is_ephemeral_containers_update(),
     };

@@ -25,6 +25,7 @@ mod response;
 mod rules;
 mod settings;
 mod slots;
+mod text;
 mod update;
 
 #[cfg(test)]

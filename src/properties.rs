@@ -131,12 +131,28 @@ struct PodSpec {
     extras: Extras,
 }
 
+/// `metadata.ownerReferences`: none, an owner that is not the controller, or a controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    None,
+    NotController,
+    Controller,
+}
+
+impl Workload {
+    /// SPEC: a workload other than a Pod whose controller owns it is never mutated.
+    fn mutable(&self) -> bool {
+        self.kind == Kind::Pod || self.owner != Owner::Controller
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Workload {
     kind: Kind,
     spec: PodSpec,
     labels: BTreeMap<String, String>,
     finalizers: Vec<String>,
+    owner: Owner,
     /// Unknown fields at the top, in metadata, in the workload's spec and in the template.
     top_extras: Extras,
     metadata_extras: Extras,
@@ -223,14 +239,14 @@ impl View<'_> {
         )
     }
 
-    /// How a message or warning starts for this slot: path, quoted name, image in brackets.
+    /// How a message item or warning starts for this slot: path, quoted name, colon.
     fn subject(&self, kind: Kind) -> String {
-        format!(
-            "{} \"{}\" ({})",
-            self.path(kind),
-            self.slot.name,
-            self.slot.image
-        )
+        format!("{} \"{}\": ", self.path(kind), self.slot.name)
+    }
+
+    /// How a message item ends: the image, in brackets.
+    fn image_tail(&self) -> String {
+        format!(" (image {})", self.slot.image)
     }
 
     /// The JSON Pointer of the pull-policy key.
@@ -477,15 +493,24 @@ fn workload() -> impl Strategy<Value = Workload> {
         pod_spec(),
         prop::collection::btree_map("[a-z]{1,8}", "[a-z0-9]{0,8}", 0..3),
         prop::collection::vec("example.com/[a-z]{1,8}", 0..2),
+        prop::sample::select(vec![Owner::None, Owner::NotController, Owner::Controller]),
         (extras(), extras(), extras()),
     )
         .prop_map(
-            |(kind, spec, labels, finalizers, (top_extras, metadata_extras, outer_extras))| {
+            |(
+                kind,
+                spec,
+                labels,
+                finalizers,
+                owner,
+                (top_extras, metadata_extras, outer_extras),
+            )| {
                 Workload {
                     kind,
                     spec,
                     labels,
                     finalizers,
+                    owner,
                     top_extras,
                     metadata_extras,
                     outer_extras,
@@ -643,6 +668,14 @@ fn object_json(workload: &Workload, order: Order) -> J {
     ];
     if !workload.finalizers.is_empty() {
         metadata.push(("finalizers", json!(workload.finalizers).into()));
+    }
+    if workload.owner != Owner::None {
+        let owner = json!([{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "w",
+            "uid": "6c6f7b0e-1c2d-4a57-9d0e-0f3b5a1c2d3e",
+            "controller": workload.owner == Owner::Controller, "blockOwnerDeletion": true,
+        }]);
+        metadata.push(("ownerReferences", owner.into()));
     }
     let metadata = with_extras(metadata, &workload.metadata_extras, order);
     let pod_spec = pod_spec_json(&workload.spec, order);
@@ -832,6 +865,27 @@ fn sorted(mut pointers: Vec<String>) -> Vec<String> {
     pointers
 }
 
+/// SPEC: warnings survive the API server. Each is at most 256 characters and all of them at
+/// most 4,000; when some are left out, the last says how many, and `items` are accounted for.
+fn check_warning_limits(warnings: &[String], items: usize) -> Result<(), TestCaseError> {
+    let lengths: Vec<usize> = warnings.iter().map(|w| w.chars().count()).collect();
+    prop_assert!(lengths.iter().all(|&length| length <= 256), "{warnings:?}");
+    prop_assert!(lengths.iter().sum::<usize>() <= 4000, "{warnings:?}");
+    let left_out = warnings
+        .last()
+        .and_then(|w| w.strip_prefix("and "))
+        .and_then(|w| w.strip_suffix(" more warnings"))
+        .map(|n| n.parse::<usize>().unwrap_or(usize::MAX));
+    match left_out {
+        Some(left_out) => {
+            prop_assert!(warnings.len() - 1 <= 20, "{warnings:?}");
+            prop_assert_eq!(warnings.len() - 1 + left_out, items, "{:?}", warnings);
+        }
+        None => prop_assert_eq!(warnings.len(), items, "{:?}", warnings),
+    }
+    Ok(())
+}
+
 fn describe(outcome: &Outcome) -> String {
     format!("{outcome:?}")
 }
@@ -857,11 +911,12 @@ proptest! {
         let (outcome, mutated) = run(&request, &json!({}));
         let views = workload.spec.views();
         let any_tag_violation = views.iter().any(|v| violations(v.slot).tag);
-        let expected: Vec<String> = views
+        let offending: Vec<String> = views
             .iter()
             .filter(|v| violations(v.slot).policy)
             .map(|v| v.policy_pointer(kind))
             .collect();
+        let expected = if workload.mutable() { offending.clone() } else { Vec::new() };
         if any_tag_violation {
             prop_assert!(!outcome.accepted, "{}", describe(&outcome));
             prop_assert!(outcome.changed.is_empty());
@@ -869,9 +924,8 @@ proptest! {
             prop_assert!(outcome.accepted, "{}", describe(&outcome));
             prop_assert_eq!(sorted(outcome.changed.clone()), sorted(expected.clone()));
             prop_assert_eq!(mutated.is_some(), !expected.is_empty());
-            // One warning per mutated slot (at most 20 listed, then a count).
-            let listed = expected.len().min(20) + usize::from(expected.len() > 20);
-            prop_assert_eq!(outcome.warnings.len(), listed, "{}", describe(&outcome));
+            // One warning per offending slot: mutated, or left to its controller.
+            check_warning_limits(&outcome.warnings, offending.len())?;
             // Every number of the unknown fields comes back written exactly as it was sent.
             if let Some(mutated) = &mutated {
                 let object = match &request {
@@ -946,13 +1000,14 @@ proptest! {
         }
         let mut last_position = 0;
         for view in &views {
-            let named = format!("{} \"{}\" (", view.path(kind), view.slot.name);
+            let named = view.subject(kind);
             let offends = violations(view.slot);
             match message.find(&named) {
                 Some(position) => {
                     prop_assert!(offends.any(), "{named} does not offend: {message}");
                     prop_assert!(position >= last_position, "{named} out of order: {message}");
-                    prop_assert!(message[position..].starts_with(&view.subject(kind)));
+                    let item = message[position..].split("; spec.").next().unwrap_or_default();
+                    prop_assert!(item.ends_with(&view.image_tail()), "{item}");
                     prop_assert_eq!(message.matches(&named).count(), offends.count(), "{}", message);
                     last_position = position;
                 }
@@ -984,7 +1039,7 @@ proptest! {
         } else {
             vec![true; views.len()]
         };
-        let warned = outcome.warnings.len() <= 20;
+        let warned = !outcome.warnings.last().is_some_and(|w| w.starts_with("and "));
         for (view, evaluated) in views.iter().zip(evaluated) {
             let broken = violations(view.slot);
             if !evaluated || !broken.any() {
@@ -1000,14 +1055,61 @@ proptest! {
                     );
                 }
                 "reject" => prop_assert!(!outcome.accepted, "{subject}: {}", describe(&outcome)),
-                _ => {
+                _ if workload.mutable() => {
                     let fixed = outcome.changed.contains(&view.policy_pointer(kind));
                     prop_assert!(
                         !outcome.accepted || (!broken.tag && fixed),
                         "{subject} is accepted as it is: {}", describe(&outcome)
                     );
                 }
+                _ => {
+                    // Left to its controller: never changed, but never silently either.
+                    let fixed = outcome.changed.contains(&view.policy_pointer(kind));
+                    let told = !warned || outcome.warnings.iter().any(|w| w.starts_with(&subject));
+                    prop_assert!(
+                        !outcome.accepted || (!broken.tag && !fixed && told),
+                        "{subject} of a controlled {kind:?}: {}", describe(&outcome)
+                    );
+                }
             }
+        }
+    }
+
+    /// (f) In warn mode every violation is one warning, in slot order, each and all within the
+    /// API server's limits, however long the names and images.
+    #[test]
+    fn warnings_survive_the_api_server(
+        mut workload in workload(),
+        long_names in any::<bool>(),
+        padding in 0usize..180,
+    ) {
+        let kind = workload.kind;
+        for slot in workload.spec.slots_mut() {
+            if long_names {
+                // Still a DNS label: at most 63 characters, as the API server allows.
+                slot.name.push_str(&"n".repeat(padding));
+                slot.name.truncate(63);
+            }
+            if let Some(reference) = slot.reference.as_mut() {
+                // One more path component before the last leaves the rules as they were.
+                let at = reference.text.rfind('/').map_or(0, |slash| slash + 1);
+                reference.text.insert_str(at, &format!("{}/", "p".repeat(padding + 1)));
+                slot.image = reference.text.clone();
+            }
+        }
+        let request = request_json(&workload, "CREATE", None, Order::AsGenerated);
+        let (outcome, _) = run(&request, &mode_settings("warn"));
+        prop_assert!(outcome.accepted, "{}", describe(&outcome));
+        let views = workload.spec.views();
+        let items: usize = views.iter().map(|v| violations(v.slot).count()).sum();
+        check_warning_limits(&outcome.warnings, items)?;
+        let mut position = 0;
+        for warning in outcome.warnings.iter().filter(|w| !w.starts_with("and ")) {
+            let next = views[position..]
+                .iter()
+                .position(|v| warning.starts_with(&v.subject(kind)));
+            prop_assert!(next.is_some(), "{warning} names no slot in order");
+            position += next.unwrap_or_default();
         }
     }
 

@@ -231,6 +231,10 @@ impl Workload {
 #[serde(rename_all = "camelCase")]
 #[derive(Debug)]
 pub(crate) struct Node<'a> {
+    // Kept as text: only a mutation of a workload reads it (for its controller), and parsing it
+    // here would put its visitor into every request's parse.
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    metadata: Option<&'a RawValue>,
     #[serde(borrow, default)]
     spec: Option<Obj<Box<Node<'a>>>>,
     #[serde(borrow, default)]
@@ -248,6 +252,25 @@ pub(crate) struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
+    /// Whether a controller owns this object: an entry of `metadata.ownerReferences` with
+    /// `controller: true`. A malformed list counts as no owner (the API server refuses one).
+    pub(crate) fn has_controller(&self) -> bool {
+        // Read with the generic readers the request already uses: no parser of its own.
+        let field = |raw: &'a RawValue, key: &str| -> Option<&'a RawValue> {
+            let Entries(entries) = serde_json::from_str(raw.get()).ok()?;
+            entries.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        };
+        let Some(owners) = self.metadata.and_then(|m| field(m, "ownerReferences")) else {
+            return false;
+        };
+        let Ok(owners) = serde_json::from_str::<Vec<&RawValue>>(owners.get()) else {
+            return false;
+        };
+        owners
+            .into_iter()
+            .any(|owner| field(owner, "controller").is_some_and(|flag| flag.get() == "true"))
+    }
+
     fn child(&self, step: Step) -> Option<&Obj<Box<Node<'a>>>> {
         match step {
             Step::Spec => self.spec.as_ref(),
@@ -278,6 +301,32 @@ pub(crate) fn raw_text<'de, D: Deserializer<'de>>(
 ) -> Result<Option<&'de RawValue>, D::Error> {
     <&'de RawValue>::deserialize(deserializer).map(Some)
 }
+
+/// The top-level entries of a JSON object in document order, duplicates kept, values unparsed.
+pub(crate) struct Entries<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<BorrowedKey<'de>>()? {
+                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+struct BorrowedKey<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// A value that should have one JSON type; any other type is kept as `Mismatch` (and skipped),
 /// so the walker can name the path instead of failing the whole request with a column number.
@@ -468,6 +517,46 @@ mod tests {
         let deployment = Workload::of(Some("apps"), "Deployment").unwrap();
         let error = deployment.pod_spec(&object(json)).unwrap_err().to_string();
         assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+    }
+
+    #[rstest]
+    #[case::controller(r#"[{"kind":"Deployment","name":"web","controller":true}]"#, true)]
+    #[case::second_entry(
+        r#"[{"kind":"ConfigMap","name":"c"},{"kind":"Rollout","controller":true}]"#,
+        true
+    )]
+    #[case::owner_not_controller(r#"[{"kind":"Deployment","controller":false}]"#, false)]
+    #[case::no_controller_field(r#"[{"kind":"Deployment","name":"web"}]"#, false)]
+    #[case::controller_as_string(r#"[{"kind":"Deployment","controller":"true"}]"#, false)]
+    #[case::empty(r#"[]"#, false)]
+    #[case::null("null", false)]
+    #[case::not_a_list(r#"{"controller":true}"#, false)]
+    #[case::entry_not_an_object(r#"[true]"#, false)]
+    fn a_controller_is_an_owner_reference_with_controller_true(
+        #[case] owners: &str,
+        #[case] controlled: bool,
+    ) {
+        let json =
+            format!(r#"{{"metadata":{{"name":"x","ownerReferences":{owners}}},"spec":{{}}}}"#);
+        let Obj(Shaped::Fits(node)) = object(&json) else {
+            panic!()
+        };
+        assert_eq!(node.has_controller(), controlled);
+    }
+
+    #[test]
+    fn only_the_objects_own_metadata_names_its_controller() {
+        let json = r#"{"metadata":{"name":"x"},"spec":{"template":{"metadata":
+            {"ownerReferences":[{"controller":true}]},"spec":{}}}}"#;
+        let Obj(Shaped::Fits(node)) = object(json) else {
+            panic!()
+        };
+        assert!(!node.has_controller());
+        let no_metadata = object(r#"{"spec":{}}"#);
+        let Obj(Shaped::Fits(node)) = no_metadata else {
+            panic!()
+        };
+        assert!(!node.has_controller());
     }
 
     #[test]

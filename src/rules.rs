@@ -1,7 +1,9 @@
 //! The rules, as pure functions of the settings and one image slot.
 
+use std::cell::OnceCell;
+
 use crate::reference::{ImageReference, ReferenceError};
-use crate::settings::Settings;
+use crate::settings::{Pattern, Settings};
 use crate::slots::ImageSlot;
 
 pub(crate) const ALWAYS: &str = "Always";
@@ -34,26 +36,18 @@ pub(crate) enum PullPolicy {
 
 /// Every rule `slot` breaks under `settings`, in a fixed order; empty when it complies.
 pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>) -> Vec<Rule> {
-    if slot.location.list.is_container()
-        && settings
-            .exempt_containers
-            .iter()
-            .any(|p| p.matches(&slot.name))
-    {
+    let parsed = ImageReference::parse(&slot.image);
+    if is_exempt(
+        settings,
+        slot,
+        &ExemptionSubject::new(&slot.image, parsed.as_ref().ok()),
+    ) {
         return Vec::new();
     }
-    let written_exempt = settings
-        .exempt_images
-        .iter()
-        .any(|p| p.matches(&slot.image));
-    let reference = match ImageReference::parse(&slot.image) {
+    let reference = match parsed {
         Ok(reference) => reference,
-        Err(_) if written_exempt => return Vec::new(),
         Err(error) => return vec![Rule::InvalidReference(error)],
     };
-    if written_exempt || is_exempt_qualified(settings, &reference) {
-        return Vec::new();
-    }
     let mut broken = Vec::new();
     match (reference.tag(), reference.digest()) {
         (None, None) if settings.require_tag => broken.push(Rule::MissingTag),
@@ -75,12 +69,40 @@ pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>) -> Vec<Rule> {
     broken
 }
 
-fn is_exempt_qualified(settings: &Settings, reference: &ImageReference<'_>) -> bool {
-    if settings.exempt_images.is_empty() {
-        return false;
+/// An image as exemption patterns see it: as written, and, when it is a valid reference, in
+/// its fully qualified form (made only when a pattern needs it).
+struct ExemptionSubject<'s> {
+    written: &'s str,
+    reference: Option<&'s ImageReference<'s>>,
+    qualified: OnceCell<String>,
+}
+
+impl<'s> ExemptionSubject<'s> {
+    fn new(written: &'s str, reference: Option<&'s ImageReference<'s>>) -> Self {
+        Self {
+            written,
+            reference,
+            qualified: OnceCell::new(),
+        }
     }
-    let qualified = reference.fully_qualified();
-    settings.exempt_images.iter().any(|p| p.matches(&qualified))
+
+    fn matches(&self, pattern: &Pattern) -> bool {
+        pattern.matches(self.written)
+            || self.reference.is_some_and(|reference| {
+                pattern.matches(self.qualified.get_or_init(|| reference.fully_qualified()))
+            })
+    }
+}
+
+/// `exemptImages` skips an image; `exemptContainers` a container whose name and image both
+/// match one entry (image volumes are not containers).
+fn is_exempt(settings: &Settings, slot: &ImageSlot<'_>, image: &ExemptionSubject<'_>) -> bool {
+    settings.exempt_images.iter().any(|p| image.matches(p))
+        || (slot.location.list.is_container()
+            && settings
+                .exempt_containers
+                .iter()
+                .any(|e| e.name.matches(&slot.name) && image.matches(&e.image)))
 }
 
 /// The pull policy the kubelet will use: the written one, or the API server's default.
@@ -248,14 +270,42 @@ mod tests {
     #[case::ephemeral(SlotList::EphemeralContainers, true)]
     #[case::volume_named_alike(SlotList::ImageVolumes, false)]
     fn exempt_containers(#[case] list: SlotList, #[case] exempt: bool) {
-        let settings = Settings::from_json(r#"{"exemptContainers":["istio-*"]}"#).unwrap();
+        let settings = Settings::from_json(
+            r#"{"exemptContainers":[{"name":"istio-*","image":"docker.io/istio/proxyv2:*"}]}"#,
+        )
+        .unwrap();
+        let sidecar = check(
+            &settings,
+            &slot(list, "istio-proxy", "istio/proxyv2:1.24.0", Some("Never")),
+        );
+        assert_eq!(sidecar.is_empty(), exempt, "{sidecar:?}");
+        let other_name = check(
+            &settings,
+            &slot(list, "app", "istio/proxyv2:1.24.0", Some("Never")),
+        );
+        assert!(!other_name.is_empty());
+    }
+
+    #[rstest]
+    #[case::name_and_image("istio-proxy", "docker.io/istio/proxyv2:1.24.0", true)]
+    #[case::image_written_short("istio-proxy", "istio/proxyv2:1.24.0", true)]
+    #[case::claimed_name_other_image("istio-proxy", "evil.example/miner:latest", false)]
+    #[case::right_image_other_name("miner", "docker.io/istio/proxyv2:1.24.0", false)]
+    #[case::lookalike_registry("istio-proxy", "docker.io.evil.example/istio/proxyv2:1", false)]
+    fn a_container_exemption_needs_name_and_image(
+        #[case] name: &'static str,
+        #[case] image: &str,
+        #[case] exempt: bool,
+    ) {
+        let settings = Settings::from_json(
+            r#"{"exemptContainers":[{"name":"istio-proxy","image":"docker.io/istio/proxyv2:*"}]}"#,
+        )
+        .unwrap();
         let rules = check(
             &settings,
-            &slot(list, "istio-proxy", "proxy", Some("Never")),
+            &slot(SlotList::Containers, name, image, Some("Never")),
         );
         assert_eq!(rules.is_empty(), exempt, "{rules:?}");
-        let other = check(&settings, &slot(list, "app", "proxy:1", Some("Never")));
-        assert!(!other.is_empty());
     }
 
     #[test]

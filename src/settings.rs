@@ -3,12 +3,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use wildmatch::WildMatch;
 
 use crate::reference::is_valid_tag;
+use crate::request::Entries;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -17,7 +16,7 @@ pub(crate) enum Mode {
     Warn,
 }
 
-/// A `*`/`?` wildcard pattern, kept with its text for messages.
+/// A `*`/`?` wildcard pattern.
 #[derive(Debug)]
 pub(crate) struct Pattern {
     matcher: WildMatch,
@@ -43,8 +42,17 @@ pub(crate) struct Settings {
     pub(crate) require_digest: bool,
     pub(crate) require_always_for_digests: bool,
     pub(crate) exempt_images: Vec<Pattern>,
-    pub(crate) exempt_containers: Vec<Pattern>,
+    pub(crate) exempt_containers: Vec<ContainerExemption>,
     pub(crate) mutate_templates: bool,
+}
+
+/// A container exempt by its name and its image together: a name alone is chosen by whoever
+/// writes the Pod, so it could exempt any image.
+#[derive(Debug)]
+pub(crate) struct ContainerExemption {
+    pub(crate) name: Pattern,
+    /// Matched like `exemptImages`: the image as written or its fully qualified form.
+    pub(crate) image: Pattern,
 }
 
 impl Default for Settings {
@@ -83,8 +91,28 @@ pub(crate) enum SettingsError {
     NotABoolean(&'static str),
     NotAListOfStrings(&'static str),
     UnknownMode(String),
-    InvalidDeniedTag { index: usize, tag: String },
-    EmptyPattern { key: &'static str, index: usize },
+    InvalidDeniedTag {
+        index: usize,
+        tag: String,
+    },
+    EmptyPattern {
+        key: &'static str,
+        index: usize,
+    },
+    NotAListOfExemptions,
+    /// An `exemptContainers` entry that names a container only.
+    NameOnlyExemption {
+        index: usize,
+        name: String,
+    },
+    /// An `exemptContainers` entry that is not `{name, image}`.
+    MalformedExemption {
+        index: usize,
+    },
+    EmptyExemptionPattern {
+        index: usize,
+        field: &'static str,
+    },
 }
 
 impl fmt::Display for SettingsError {
@@ -111,6 +139,26 @@ impl fmt::Display for SettingsError {
             ),
             Self::EmptyPattern { key, index } => {
                 write!(f, "{key}[{index}]: a pattern must not be empty")
+            }
+            Self::NotAListOfExemptions => f.write_str(
+                "exemptContainers: must be a list of {name: PATTERN, image: PATTERN} entries",
+            ),
+            Self::NameOnlyExemption { index, name } => write!(
+                f,
+                "exemptContainers[{index}]: {name:?} names a container only, and whoever \
+                 creates a Pod chooses its container names; name its image too: \
+                 {{name: {name:?}, image: \"registry.example.com/mesh/proxy:*\"}}"
+            ),
+            Self::MalformedExemption { index } => write!(
+                f,
+                "exemptContainers[{index}]: must be {{name: PATTERN, image: PATTERN}}, \
+                 both strings and nothing else"
+            ),
+            Self::EmptyExemptionPattern { index, field } => {
+                write!(
+                    f,
+                    "exemptContainers[{index}].{field}: a pattern must not be empty"
+                )
             }
         }
     }
@@ -184,9 +232,7 @@ impl Settings {
                 self.require_always_for_digests = parse_bool("requireAlwaysForDigests", value)?
             }
             "exemptImages" => self.exempt_images = parse_patterns("exemptImages", value)?,
-            "exemptContainers" => {
-                self.exempt_containers = parse_patterns("exemptContainers", value)?
-            }
+            "exemptContainers" => self.exempt_containers = parse_container_exemptions(value)?,
             "mutateTemplates" => self.mutate_templates = parse_bool("mutateTemplates", value)?,
             unknown => return Err(SettingsError::UnknownKey(unknown.to_owned())),
         }
@@ -230,31 +276,48 @@ fn parse_patterns(key: &'static str, value: &RawValue) -> Result<Vec<Pattern>, S
     }
 }
 
-/// The top-level entries of a JSON object in document order, duplicates kept, values unparsed.
-struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor;
-        impl<'de> Visitor<'de> for EntriesVisitor {
-            type Value = Entries<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(key) = map.next_key::<BorrowedKey<'de>>()? {
-                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
-                }
-                Ok(Entries(entries))
+fn parse_container_exemptions(value: &RawValue) -> Result<Vec<ContainerExemption>, SettingsError> {
+    let entries: Vec<&RawValue> =
+        serde_json::from_str(value.get()).map_err(|_| SettingsError::NotAListOfExemptions)?;
+    let mut exemptions = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let Ok(Entries(fields)) = serde_json::from_str::<Entries<'_>>(entry.get()) else {
+            return Err(match serde_json::from_str::<Cow<'_, str>>(entry.get()) {
+                Ok(name) => SettingsError::NameOnlyExemption {
+                    index,
+                    name: name.into_owned(),
+                },
+                Err(_) => SettingsError::MalformedExemption { index },
+            });
+        };
+        let (mut name, mut image) = (None, None);
+        for (key, value) in fields {
+            let slot = match key.as_ref() {
+                "name" => &mut name,
+                "image" => &mut image,
+                _ => return Err(SettingsError::MalformedExemption { index }),
+            };
+            let text = serde_json::from_str::<Cow<'_, str>>(value.get())
+                .map_err(|_| SettingsError::MalformedExemption { index })?;
+            if slot.replace(text).is_some() {
+                return Err(SettingsError::MalformedExemption { index });
             }
         }
-        deserializer.deserialize_map(EntriesVisitor)
+        let (Some(name), Some(image)) = (name, image) else {
+            return Err(SettingsError::MalformedExemption { index });
+        };
+        for (field, text) in [("name", &name), ("image", &image)] {
+            if text.is_empty() {
+                return Err(SettingsError::EmptyExemptionPattern { index, field });
+            }
+        }
+        exemptions.push(ContainerExemption {
+            name: Pattern::new(&name),
+            image: Pattern::new(&image),
+        });
     }
+    Ok(exemptions)
 }
-
-#[derive(Deserialize)]
-struct BorrowedKey<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[cfg(test)]
 mod tests {
@@ -292,7 +355,8 @@ mod tests {
         let settings = Settings::from_json(
             r#"{"mode":"warn","requireTag":false,"deniedTags":["dev","edge"],
                 "requireDigest":true,"requireAlwaysForDigests":false,
-                "exemptImages":["registry.example.com/*"],"exemptContainers":["istio-?roxy"],
+                "exemptImages":["registry.example.com/*"],
+                "exemptContainers":[{"name":"istio-?roxy","image":"docker.io/istio/proxyv2:*"}],
                 "mutateTemplates":false}"#,
         )
         .unwrap();
@@ -302,8 +366,10 @@ mod tests {
         assert!(settings.require_digest);
         assert!(!settings.require_always_for_digests);
         assert!(settings.exempt_images[0].matches("registry.example.com/a/b:1"));
-        assert!(settings.exempt_containers[0].matches("istio-proxy"));
-        assert!(!settings.exempt_containers[0].matches("istio-pproxy"));
+        let sidecar = &settings.exempt_containers[0];
+        assert!(sidecar.name.matches("istio-proxy"));
+        assert!(!sidecar.name.matches("istio-pproxy"));
+        assert!(sidecar.image.matches("docker.io/istio/proxyv2:1.24.0"));
         assert!(!settings.mutate_templates);
     }
 
@@ -346,9 +412,34 @@ mod tests {
         r#"{"exemptImages":["a",""]}"#,
         "exemptImages[1]: a pattern must not be empty"
     )]
-    #[case::empty_container_pattern(
-        r#"{"exemptContainers":[""]}"#,
-        "exemptContainers[0]: a pattern must not be empty"
+    #[case::name_only_exemption(
+        r#"{"exemptContainers":["istio-proxy"]}"#,
+        "exemptContainers[0]: \"istio-proxy\" names a container only, and whoever creates a Pod \
+         chooses its container names; name its image too: {name: \"istio-proxy\", image: "
+    )]
+    #[case::exemption_without_image(
+        r#"{"exemptContainers":[{"name":"istio-proxy"}]}"#,
+        "exemptContainers[0]: must be {name: PATTERN, image: PATTERN}"
+    )]
+    #[case::exemption_unknown_field(
+        r#"{"exemptContainers":[{"name":"a","image":"b","namespace":"c"}]}"#,
+        "exemptContainers[0]: must be {name: PATTERN, image: PATTERN}"
+    )]
+    #[case::exemption_not_strings(
+        r#"{"exemptContainers":[{"name":"a","image":"b"},{"name":1,"image":"b"}]}"#,
+        "exemptContainers[1]: must be {name: PATTERN, image: PATTERN}"
+    )]
+    #[case::exemptions_not_list(
+        r#"{"exemptContainers":{"name":"a","image":"b"}}"#,
+        "exemptContainers: must be a list of {name: PATTERN, image: PATTERN} entries"
+    )]
+    #[case::empty_exemption_name(
+        r#"{"exemptContainers":[{"name":"","image":"b"}]}"#,
+        "exemptContainers[0].name: a pattern must not be empty"
+    )]
+    #[case::empty_exemption_image(
+        r#"{"exemptContainers":[{"name":"a","image":""}]}"#,
+        "exemptContainers[0].image: a pattern must not be empty"
     )]
     #[case::images_not_list(r#"{"exemptImages":{}}"#, "exemptImages: must be a list of strings")]
     #[case::duplicate(r#"{"mode":"warn","mode":"reject"}"#, "mode: given more than once")]

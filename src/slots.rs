@@ -7,8 +7,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::error::RequestError;
-use crate::request::{dotted, raw_text, Entry, List, Node, Obj, Shaped, Step};
+use crate::error::{RequestError, SlotProblem};
+use crate::request::{dotted, Entries, Entry, List, Node, Obj, Shaped, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum SlotList {
@@ -32,6 +32,14 @@ impl SlotList {
             Self::InitContainers => "initContainers",
             Self::EphemeralContainers => "ephemeralContainers",
             Self::ImageVolumes => "volumes",
+        }
+    }
+
+    /// The field that names the image, relative to the list entry, as messages name it.
+    pub(crate) fn image_field(self) -> &'static str {
+        match self {
+            Self::ImageVolumes => "image.reference",
+            _ => "image",
         }
     }
 
@@ -104,15 +112,6 @@ impl fmt::Display for Location {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct VolumeImage<'a> {
-    #[serde(borrow, default, deserialize_with = "raw_text")]
-    reference: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "raw_text")]
-    pull_policy: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Every image slot of `pod_spec` (the object at `pod_spec_path`), in list then index order.
@@ -155,60 +154,89 @@ fn read_slot<'a>(
     entry: &Entry<'a>,
     location: Location,
 ) -> Result<Option<ImageSlot<'a>>, RequestError> {
-    let name = text(entry.name, &location, "name")?.unwrap_or_default();
-    // A container names its image and policy itself; an image volume inside its `image`.
-    let (raw_image, raw_policy, image_key) = if location.list.is_container() {
-        (entry.image, entry.image_pull_policy, "image")
+    let name = match present(entry.name) {
+        None => Cow::Borrowed(""),
+        Some(raw) => {
+            string_value(raw).ok_or_else(|| RequestError::NotAString(format!("{location}.name")))?
+        }
+    };
+    let problem = |problem| RequestError::Slot {
+        location: location.to_string(),
+        name: name.to_string(),
+        problem,
+    };
+    // A container names its image and policy itself; an image volume inside its `image`,
+    // where the reference may be left for a controller to fill in: nothing to pull yet.
+    let (raw_image, raw_policy) = if location.list.is_container() {
+        let raw_image = present(entry.image).ok_or_else(|| problem(SlotProblem::NoImage))?;
+        (raw_image, entry.image_pull_policy)
     } else {
         let Some(raw_volume_image) = present(entry.image) else {
             return Ok(None);
         };
-        let volume_image: VolumeImage<'a> = match serde_json::from_str(raw_volume_image.get()) {
-            Ok(volume_image) if is_object(raw_volume_image) => volume_image,
-            _ => return Err(RequestError::NotAnObject(format!("{location}.image"))),
-        };
-        (
-            volume_image.reference,
-            volume_image.pull_policy,
-            "image.reference",
-        )
+        let VolumeImage {
+            reference,
+            pull_policy,
+        } = VolumeImage::read(raw_volume_image).map_err(problem)?;
+        match present(reference) {
+            Some(reference) if reference.get() != "\"\"" => (reference, pull_policy),
+            _ => return Ok(None),
+        }
     };
-    let (image, anchor_image) = required_text(raw_image, &location, image_key)?;
-    let pull_policy = text(raw_policy, &location, location.list.policy_field())?;
+    let image_field = location.list.image_field();
+    let image =
+        string_value(raw_image).ok_or_else(|| problem(SlotProblem::NotAString(image_field)))?;
+    let pull_policy = match present(raw_policy) {
+        None => None,
+        Some(raw) => Some(
+            string_value(raw)
+                .ok_or_else(|| problem(SlotProblem::NotAString(location.list.policy_field())))?,
+        ),
+    };
     Ok(Some(ImageSlot {
         location,
         name,
         image,
         pull_policy,
         anchor: Anchor {
-            image: anchor_image,
+            image: raw_image,
             pull_policy: raw_policy,
         },
     }))
 }
 
-/// A raw value holds exactly the value's text, so its first byte tells its type.
-fn is_object(raw: &RawValue) -> bool {
-    raw.get().starts_with('{')
+/// An image volume's `image`: the two fields the policy reads, as JSON text.
+struct VolumeImage<'a> {
+    reference: Option<&'a RawValue>,
+    pull_policy: Option<&'a RawValue>,
+}
+
+impl<'a> VolumeImage<'a> {
+    fn read(raw: &'a RawValue) -> Result<Self, SlotProblem> {
+        let Ok(Entries(entries)) = serde_json::from_str::<Entries<'a>>(raw.get()) else {
+            return Err(SlotProblem::ImageNotAnObject);
+        };
+        let mut image = Self {
+            reference: None,
+            pull_policy: None,
+        };
+        for (key, value) in entries {
+            let field = match key.as_ref() {
+                "reference" => &mut image.reference,
+                "pullPolicy" => &mut image.pull_policy,
+                _ => continue,
+            };
+            if field.replace(value).is_some() {
+                return Err(SlotProblem::DuplicateField(key.into_owned()));
+            }
+        }
+        Ok(image)
+    }
 }
 
 /// `null` counts as absent.
 fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
     raw.filter(|raw| raw.get() != "null")
-}
-
-/// A string field.
-fn text<'a>(
-    raw: Option<&'a RawValue>,
-    location: &Location,
-    key: &str,
-) -> Result<Option<Cow<'a, str>>, RequestError> {
-    match present(raw) {
-        None => Ok(None),
-        Some(raw) => string_value(raw)
-            .map(Some)
-            .ok_or_else(|| RequestError::NotAString(format!("{location}.{key}"))),
-    }
 }
 
 /// The value of a JSON string, borrowed when it holds no escape (the text was validated
@@ -223,17 +251,6 @@ fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
         _ => serde_json::from_str::<Text<'_>>(quoted)
             .ok()
             .map(|text| text.0),
-    }
-}
-
-fn required_text<'a>(
-    raw: Option<&'a RawValue>,
-    location: &Location,
-    key: &str,
-) -> Result<(Cow<'a, str>, &'a RawValue), RequestError> {
-    match (text(raw, location, key)?, present(raw)) {
-        (Some(text), Some(raw)) => Ok((text, raw)),
-        _ => Err(RequestError::Missing(format!("{location}.{key}"))),
     }
 }
 
@@ -413,6 +430,20 @@ mod tests {
     }
 
     #[rstest]
+    #[case::absent(r#"{"name":"v","image":{"pullPolicy":"IfNotPresent"}}"#)]
+    #[case::null(r#"{"name":"v","image":{"reference":null,"pullPolicy":"Never"}}"#)]
+    #[case::empty(r#"{"name":"v","image":{"reference":""}}"#)]
+    fn an_image_volume_without_reference_is_not_a_slot(#[case] volume: &str) {
+        let spec =
+            format!(r#"{{"volumes":[{volume}],"containers":[{{"name":"a","image":"a:1"}}]}}"#);
+        for path in [POD, TEMPLATE] {
+            let slots = slots_of(&spec, path).unwrap();
+            assert_eq!(slots.len(), 1);
+            assert_eq!(slots[0].location.list, SlotList::Containers);
+        }
+    }
+
+    #[rstest]
     #[case::absent_lists(r#"{}"#)]
     #[case::null_lists(r#"{"containers":null,"initContainers":null,"volumes":null}"#)]
     #[case::empty_lists(r#"{"containers":[],"ephemeralContainers":[]}"#)]
@@ -434,15 +465,19 @@ mod tests {
     #[case::containers_string(r#"{"containers":"[]"}"#, "spec.containers is not a list")]
     #[case::image_number(
         r#"{"containers":[{"name":"a","image":42}]}"#,
-        "spec.containers[0].image is not a string"
+        "spec.containers[0] \"a\": image is not a string"
     )]
     #[case::image_missing(
-        r#"{"containers":[{"name":"a"}]}"#,
-        "the object has no spec.containers[0].image"
+        r#"{"containers":[{"name":"web"}]}"#,
+        "spec.containers[0] \"web\": has no image"
+    )]
+    #[case::image_missing_without_name(
+        r#"{"initContainers":[{}]}"#,
+        "spec.initContainers[0] \"\": has no image"
     )]
     #[case::image_null(
         r#"{"ephemeralContainers":[{"name":"a","image":null}]}"#,
-        "the object has no spec.ephemeralContainers[0].image"
+        "spec.ephemeralContainers[0] \"a\": has no image"
     )]
     #[case::name_number(
         r#"{"containers":[{"name":1,"image":"a:1"}]}"#,
@@ -450,19 +485,27 @@ mod tests {
     )]
     #[case::policy_bool(
         r#"{"containers":[{"name":"a","image":"a:1","imagePullPolicy":true}]}"#,
-        "spec.containers[0].imagePullPolicy is not a string"
+        "spec.containers[0] \"a\": imagePullPolicy is not a string"
     )]
     #[case::volume_image_string(
         r#"{"volumes":[{"name":"v","image":"a:1"}]}"#,
-        "spec.volumes[0].image is not an object"
-    )]
-    #[case::volume_no_reference(
-        r#"{"volumes":[{"name":"v","image":{}}]}"#,
-        "the object has no spec.volumes[0].image.reference"
+        "spec.volumes[0] \"v\": image is not an object"
     )]
     #[case::volume_reference_list(
         r#"{"volumes":[{"name":"v","image":{"reference":[]}}]}"#,
-        "spec.volumes[0].image.reference is not a string"
+        "spec.volumes[0] \"v\": image.reference is not a string"
+    )]
+    #[case::volume_policy_number(
+        r#"{"volumes":[{"name":"v","image":{"reference":"m:1","pullPolicy":1}}]}"#,
+        "spec.volumes[0] \"v\": image.pullPolicy is not a string"
+    )]
+    #[case::volume_duplicate_reference(
+        r#"{"volumes":[{"name":"v","image":{"reference":"m:1","reference":"evil:latest"}}]}"#,
+        "spec.volumes[0] \"v\": duplicate field `reference` in image"
+    )]
+    #[case::volume_duplicate_escaped_policy(
+        r#"{"volumes":[{"name":"v","image":{"reference":"m:1","pullPolicy":"Always","pull\u0050olicy":"Never"}}]}"#,
+        "spec.volumes[0] \"v\": duplicate field `pullPolicy` in image"
     )]
     #[case::spec_duplicate_list(
         r#"{"containers":[],"containers":[]}"#,

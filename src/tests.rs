@@ -125,28 +125,34 @@ fn accepted_untouched(#[case] file: &str) {
 #[rstest]
 #[case::latest(
     "pod-latest.json",
-    "spec.containers[0] \"web\" (nginx:latest): tag \"latest\" is denied"
+    "spec.containers[0] \"web\": tag \"latest\" is denied; use another tag or a digest (image nginx:latest)"
 )]
 #[case::untagged(
     "pod-untagged.json",
-    "spec.containers[0] \"web\" (nginx): image has neither tag nor digest"
+    "spec.containers[0] \"web\": image has neither tag nor digest"
 )]
 #[case::registry_port(
     "pod-localhost-port.json",
-    "(localhost:5000/app): image has neither tag nor digest"
+    "image has neither tag nor digest, so it pulls the implicit \"latest\"; give it a tag or a digest (image localhost:5000/app)"
 )]
-#[case::uppercase("pod-uppercase.json", "(NGINX:1.27): invalid image reference")]
-#[case::cronjob_init("cronjob-latest-init.json", "spec.jobTemplate.spec.template.spec.initContainers[0] \"wait\" (busybox:latest): tag \"latest\" is denied")]
+#[case::uppercase(
+    "pod-uppercase.json",
+    ": invalid image reference: repository name must be lowercase (image NGINX:1.27)"
+)]
+#[case::cronjob_init(
+    "cronjob-latest-init.json",
+    "spec.jobTemplate.spec.template.spec.initContainers[0] \"wait\": tag \"latest\" is denied"
+)]
 #[case::existing_pod("pod-update-image.json", "cannot be changed, so recreate the Pod")]
 #[case::null_object("malformed-null-object.json", "the request has no object to evaluate")]
 #[case::containers_not_list("malformed-containers-not-list.json", "spec.containers is not a list")]
 #[case::image_not_string(
     "malformed-image-not-string.json",
-    "spec.containers[0].image is not a string"
+    "spec.containers[0] \"web\": image is not a string"
 )]
 #[case::missing_image(
     "malformed-missing-image.json",
-    "the object has no spec.containers[0].image"
+    "spec.containers[0] \"web\": has no image"
 )]
 fn rejected(#[case] file: &str, #[case] expected: &str) {
     let outcome = evaluate(&fixture(file), &defaults());
@@ -262,7 +268,8 @@ fn exemptions_skip_every_rule() {
     let images = json!({"exemptImages": ["docker.io/library/nginx:*"]});
     let latest = evaluate(&fixture("pod-latest.json"), &images);
     assert!(latest.accepted && latest.changed.is_empty(), "{latest:?}");
-    let containers = json!({"exemptContainers": ["we?"]});
+    let containers =
+        json!({"exemptContainers": [{"name": "we?", "image": "docker.io/library/nginx:*"}]});
     let untagged = evaluate(&fixture("pod-untagged.json"), &containers);
     assert!(
         untagged.accepted && untagged.changed.is_empty(),

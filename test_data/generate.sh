@@ -463,10 +463,11 @@ echo '{"mode":"reject"}' | jq . >"$S/reject.json"
 echo '{"mode":"warn"}' | jq . >"$S/warn.json"
 echo '{"mutateTemplates":false}' | jq . >"$S/no-templates.json"
 echo '{"requireDigest":true,"requireAlwaysForDigests":false}' | jq . >"$S/digests.json"
-echo '{"exemptImages":["registry.example.com/trusted/*","docker.io/library/busybox:*"],"exemptContainers":["istio-*"]}' | jq . >"$S/exemptions.json"
+echo '{"exemptImages":["registry.example.com/trusted/*","docker.io/library/busybox:*"],"exemptContainers":[{"name":"istio-*","image":"docker.io/envoyproxy/envoy:*"}]}' | jq . >"$S/exemptions.json"
 echo '{"mod":"reject"}' | jq . >"$S/invalid-unknown-key.json"
 echo '{"mode":"block"}' | jq . >"$S/invalid-mode.json"
 echo '{"deniedTags":["bad tag!"]}' | jq . >"$S/invalid-denied-tag.json"
+echo '{"exemptContainers":["istio-proxy"]}' | jq . >"$S/invalid-name-only-exemption.json"
 
 # ==========================================================================
 # Validation

@@ -27,7 +27,7 @@ fn spec_settings() -> Vec<(&'static str, SettingKind, Value)> {
         ("requireDigest", SettingKind::Bool, json!(false)),
         ("requireAlwaysForDigests", SettingKind::Bool, json!(true)),
         ("exemptImages", SettingKind::StringList, json!([])),
-        ("exemptContainers", SettingKind::StringList, json!([])),
+        ("exemptContainers", SettingKind::ExemptionList, json!([])),
         ("mutateTemplates", SettingKind::Bool, json!(true)),
     ]
 }
@@ -39,6 +39,8 @@ enum SettingKind {
     Mode,
     Bool,
     StringList,
+    /// `[{name: PATTERN, image: PATTERN}]`
+    ExemptionList,
 }
 
 /// (apiGroup, apiVersion, resource, operation) tuples the rules must cover,
@@ -873,6 +875,7 @@ fn check_questions(f: &Files) -> Vec<String> {
             SettingKind::Mode => "enum",
             SettingKind::Bool => "boolean",
             SettingKind::StringList => "array[",
+            SettingKind::ExemptionList => "sequence[",
         };
         if ty != want {
             p.push(format!(
@@ -907,6 +910,19 @@ fn check_settings_value(key: &str, value: &Value) -> Option<String> {
         SettingKind::Mode => value.as_str().is_some_and(|m| MODES.contains(&m)),
         SettingKind::Bool => value.is_boolean(),
         SettingKind::StringList => string_list(Some(value)).is_some(),
+        SettingKind::ExemptionList => value.as_array().is_some_and(|entries| {
+            entries.iter().all(|entry| {
+                entry.as_object().is_some_and(|fields| {
+                    fields.len() == 2
+                        && ["name", "image"].iter().all(|key| {
+                            fields
+                                .get(*key)
+                                .and_then(Value::as_str)
+                                .is_some_and(|p| !p.is_empty())
+                        })
+                })
+            })
+        }),
     };
     (!ok).then(|| format!("setting {key}: {value} is not a valid {kind:?}"))
 }

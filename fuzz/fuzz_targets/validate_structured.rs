@@ -71,6 +71,8 @@ struct Input {
     object: Shape,
     old: OldObject,
     top_extra: Vec<(Key, Leaf)>,
+    /// `controller` of an entry of `metadata.ownerReferences`, when there is one.
+    owner: Option<Leaf>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -95,8 +97,15 @@ struct SettingsInput {
     require_digest: Option<bool>,
     require_always_for_digests: Option<bool>,
     exempt_images: Option<Vec<String>>,
-    exempt_containers: Option<Vec<String>>,
+    exempt_containers: Option<Vec<ContainerExemption>>,
     mutate_templates: Option<bool>,
+}
+
+/// An `exemptContainers` entry: name and image patterns, or (invalid) a name alone.
+#[derive(Arbitrary, Debug)]
+enum ContainerExemption {
+    NameAndImage(String, String),
+    NameOnly(String),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -491,7 +500,13 @@ impl Shape {
 }
 
 /// The object with `pod_spec` at `path` (or under `spec` for kinds the policy does not read).
-fn object(path: Option<&[&str]>, kind: &str, pod_spec: Value, extra: &[(Key, Leaf)]) -> Value {
+fn object(
+    path: Option<&[&str]>,
+    kind: &str,
+    pod_spec: Value,
+    extra: &[(Key, Leaf)],
+    owner: Option<&Leaf>,
+) -> Value {
     let mut value = pod_spec;
     for key in path.unwrap_or(&["spec"]).iter().rev() {
         let mut map = Map::new();
@@ -503,10 +518,14 @@ fn object(path: Option<&[&str]>, kind: &str, pod_spec: Value, extra: &[(Key, Lea
     };
     extras(&mut map, extra);
     map.insert("kind".into(), json!(kind));
-    map.insert(
-        "metadata".into(),
-        json!({"name": "fuzzed", "labels": {"app": "x"}}),
-    );
+    let mut metadata = json!({"name": "fuzzed", "labels": {"app": "x"}});
+    if let Some(controller) = owner {
+        metadata["ownerReferences"] = json!([{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "owner",
+            "uid": "0b5c2d8e-4f1a-4c3b-9e7d-2a6f8b1c3d4e", "controller": controller.json(),
+        }]);
+    }
+    map.insert("metadata".into(), metadata);
     Value::Object(map)
 }
 
@@ -547,8 +566,17 @@ impl SettingsInput {
         if let Some(patterns) = &self.exempt_images {
             map.insert("exemptImages".into(), json!(patterns));
         }
-        if let Some(patterns) = &self.exempt_containers {
-            map.insert("exemptContainers".into(), json!(patterns));
+        if let Some(exemptions) = &self.exempt_containers {
+            let entries: Vec<Value> = exemptions
+                .iter()
+                .map(|exemption| match exemption {
+                    ContainerExemption::NameAndImage(name, image) => {
+                        json!({"name": name, "image": image})
+                    }
+                    ContainerExemption::NameOnly(name) => json!(name),
+                })
+                .collect();
+            map.insert("exemptContainers".into(), Value::Array(entries));
         }
         Value::Object(map)
     }
@@ -563,7 +591,13 @@ fuzz_target!(|input: Input| {
         Operation::Connect => "CONNECT".to_owned(),
         Operation::Other(text) => text.clone(),
     };
-    let new_object = object(path, kind, input.object.json(), &input.top_extra);
+    let new_object = object(
+        path,
+        kind,
+        input.object.json(),
+        &input.top_extra,
+        input.owner.as_ref(),
+    );
     let mut kind_json = json!({"version": "v1", "kind": kind});
     if input.group_given {
         kind_json["group"] = json!(group);
@@ -581,7 +615,13 @@ fuzz_target!(|input: Input| {
         OldObject::Absent => {}
         OldObject::Same => request["oldObject"] = request["object"].clone(),
         OldObject::Other(shape) => {
-            request["oldObject"] = object(path, kind, shape.json(), &input.top_extra);
+            request["oldObject"] = object(
+                path,
+                kind,
+                shape.json(),
+                &input.top_extra,
+                input.owner.as_ref(),
+            );
         }
     }
     let settings = input

@@ -198,6 +198,85 @@ derive deployment-update-finalizer-removal deployment-update-move-list \
    | .oldObject.spec.template.spec.initContainers = [c("setup"; "busybox:latest"; "Always")]
    | .object.spec.template.spec.containers += [c("setup"; "busybox:latest"; "Always")]'
 
+# ---------------------------------------------------------------------------
+# Controllers and the API server's limits
+# ---------------------------------------------------------------------------
+
+# What a controller sends: its service account, its field manager.
+CONTROLLER_DEFS='
+def controller($name): .userInfo = {username: "system:serviceaccount:kube-system:\($name)",
+    uid: "2f0a7c1e-6b1d-4c55-8a0e-3c9d1e7b5a40",
+    groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"]}
+  | .options.fieldManager = "kube-controller-manager";
+def owner($kind; $name): [{apiVersion: (if $kind == "CronJob" then "batch/v1" else "apps/v1" end),
+    kind: $kind, name: $name, uid: "5d3f7e2a-9c41-4b8e-a6d0-1e2f3a4b5c6d",
+    controller: true, blockOwnerDeletion: true}];
+'
+
+# The ReplicaSet the Deployment controller creates from deployment-defaulted's template (which
+# predates the policy: IfNotPresent), and the same object without an owner.
+HASH=7c5ddbdf54
+derive deployment-defaulted replicaset-owned-by-deployment "$CONTROLLER_DEFS"'
+  controller("deployment-controller")
+  | .kind = {group: "apps", version: "v1", kind: "ReplicaSet"} | .requestKind = .kind
+  | .resource = {group: "apps", version: "v1", resource: "replicasets"} | .requestResource = .resource
+  | .name = "web-'$HASH'"
+  | .object.kind = "ReplicaSet"
+  | .object.metadata = {name: "web-'$HASH'", namespace: "default", creationTimestamp: null,
+      labels: {app: "web", "pod-template-hash": "'$HASH'"},
+      annotations: {"deployment.kubernetes.io/desired-replicas": "2",
+        "deployment.kubernetes.io/max-replicas": "3", "deployment.kubernetes.io/revision": "1"},
+      ownerReferences: owner("Deployment"; "web")}
+  | .object.spec = {replicas: 2,
+      selector: {matchLabels: {app: "web", "pod-template-hash": "'$HASH'"}},
+      template: (.object.spec.template | .metadata.labels["pod-template-hash"] = "'$HASH'")}'
+derive e2e/replicaset-owned-by-deployment replicaset-unowned \
+  'del(.object.metadata.ownerReferences) | .userInfo = {username: "kubernetes-admin",
+     groups: ["system:masters", "system:authenticated"]} | .options.fieldManager = "kubectl-create"'
+
+# The Job the CronJob controller creates from cronjob's job template (IfNotPresent).
+derive cronjob job-owned-by-cronjob "$CONTROLLER_DEFS"'
+  controller("cronjob-controller")
+  | .kind = {group: "batch", version: "v1", kind: "Job"} | .requestKind = .kind
+  | .resource = {group: "batch", version: "v1", resource: "jobs"} | .requestResource = .resource
+  | .name = "report-29433600"
+  | .object.kind = "Job"
+  | .object.metadata = {name: "report-29433600", namespace: "default", creationTimestamp: null,
+      labels: {"batch.kubernetes.io/controller-uid": "5d3f7e2a-9c41-4b8e-a6d0-1e2f3a4b5c6d"},
+      annotations: {"batch.kubernetes.io/cronjob-scheduled-timestamp": "2026-12-01T00:00:00Z"},
+      ownerReferences: owner("CronJob"; "report")}
+  | .object.spec = .object.spec.jobTemplate.spec'
+
+# A Pod the ReplicaSet controller creates: mutated like any other Pod.
+pod pod-owned-by-replicaset '.containers[0].imagePullPolicy = "IfNotPresent"'
+jq "$CONTROLLER_DEFS"'controller("replicaset-controller")
+    | .object.metadata.ownerReferences = owner("ReplicaSet"; "web-'$HASH'")' \
+  "$OUT/pod-owned-by-replicaset.json" >"$OUT/pod-owned.tmp"
+mv "$OUT/pod-owned.tmp" "$OUT/pod-owned-by-replicaset.json"
+
+# Image volumes whose reference is left for a controller to fill in: nothing to pull yet.
+deployment deployment-image-volume-no-reference \
+  '.volumes = [{name: "models", image: {pullPolicy: "IfNotPresent"}},
+               {name: "weights", image: {reference: "", pullPolicy: "Never"}}]
+   | .containers[0].imagePullPolicy = "Always"'
+derive deployment-update-finalizer-removal deployment-update-image-volume-no-reference \
+  '.object.spec.template.spec.volumes = [{name: "models", image: {pullPolicy: "IfNotPresent"}}]
+   | .oldObject.spec.template.spec.volumes = .object.spec.template.spec.volumes'
+
+# 22 digest-pinned IfNotPresent images, e.g. under mutateTemplates: false: 22 long warnings
+# would be cut by the API server.
+deployment deployment-22-digests \
+  '.containers = [range(22) as $i | c("collector-\($i)";
+     "registry.example.com/platform/observability/collector-\($i)@\($digest)"; "IfNotPresent")]'
+
+# A container that claims an exempt sidecar's name with another image.
+pod pod-claims-sidecar-name \
+  '.containers = [c("istio-proxy"; "evil.example/miner:latest"; "Never")]'
+
+# An ephemeral container written into the Pod by a plain UPDATE, not the subresource.
+derive pod-ephemeral-debug pod-update-ephemeral-without-subresource \
+  'del(.subResource, .requestSubResource) | .options.fieldManager = "kubectl-edit"'
+
 # Placeholders replaced as text: jq would decode the escape / merge the keys.
 pod pod-unicode-escape '.containers = [c("web"; "UNICODE-PLACEHOLDER"; "Always")]'
 sed -i 's/"UNICODE-PLACEHOLDER"/"nginx\\u003alatest"/' "$OUT/pod-unicode-escape.json"
@@ -212,5 +291,13 @@ pod pod-duplicate-keys '.containers = [c("web"; "DUPLICATE-PLACEHOLDER"; "Always
 sed -i 's/"image": "DUPLICATE-PLACEHOLDER"/"image": "nginx:1.27", "image": "nginx:latest"/' \
   "$OUT/pod-duplicate-keys.json"
 grep -qF '"image": "nginx:1.27", "image": "nginx:latest"' "$OUT/pod-duplicate-keys.json"
+
+pod pod-volume-duplicate-reference \
+  '.volumes = [vol("models"; "VOLUME-PLACEHOLDER"; "Always")]
+   | .containers[0].imagePullPolicy = "Always"'
+sed -i 's/"reference": "VOLUME-PLACEHOLDER"/"reference": "registry.example.com\/models:v3", "reference": "registry.example.com\/models:latest"/' \
+  "$OUT/pod-volume-duplicate-reference.json"
+grep -qF '"reference": "registry.example.com/models:v3", "reference": "registry.example.com/models:latest"' \
+  "$OUT/pod-volume-duplicate-reference.json"
 
 echo "fixtures written to $OUT"
