@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 
 use crate::mutation::Fix;
 use crate::rules::{PullPolicy, Rule};
-use crate::settings::Mode;
+use crate::settings::{Mode, PinScope};
 use crate::slots::{ImageSlot, SlotList};
 use crate::text::{fit_chars, Shown, ShownUpTo};
 
@@ -26,8 +26,26 @@ pub(crate) const MAX_WARNINGS_TOTAL_CHARS: usize = 4000;
 /// A container name longer than a DNS label (63) is cut in warnings.
 const MAX_WARNING_NAME_CHARS: usize = 63;
 
+/// What to do with a request: the fixes to apply, the refusals, and what to tell the user.
+/// Nothing is capped or joined yet; `verdict` does that, once.
+#[derive(Debug, Default)]
+pub(crate) struct Decision<'a> {
+    pub(crate) fixes: Vec<Fix<'a>>,
+    /// Message items, in slot order.
+    pub(crate) refusals: Vec<String>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
 #[derive(Debug)]
-pub(crate) enum Decision<'a> {
+pub(crate) struct Warning {
+    pub(crate) text: String,
+    /// Reports a fix: dropped when the request is refused, as the fix is.
+    pub(crate) reports_fix: bool,
+}
+
+/// The decision as the response states it.
+#[derive(Debug)]
+pub(crate) enum Verdict<'a> {
     Accept {
         warnings: Vec<String>,
     },
@@ -39,6 +57,38 @@ pub(crate) enum Decision<'a> {
         message: String,
         warnings: Vec<String>,
     },
+}
+
+impl<'a> Decision<'a> {
+    /// Refused if anything is refused (with the warn-type findings, never the would-be fixes),
+    /// else mutated if anything is fixed, else accepted; messages and warnings capped.
+    pub(crate) fn verdict(self) -> Verdict<'a> {
+        if !self.refusals.is_empty() {
+            let kept = self
+                .warnings
+                .into_iter()
+                .filter(|warning| !warning.reports_fix)
+                .map(|warning| warning.text)
+                .collect();
+            return Verdict::Reject {
+                message: capped_message(self.refusals),
+                warnings: capped_warnings(kept),
+            };
+        }
+        let warnings = capped_warnings(self.warnings.into_iter().map(|w| w.text).collect());
+        if self.fixes.is_empty() {
+            Verdict::Accept { warnings }
+        } else {
+            Verdict::Mutate {
+                fixes: self.fixes,
+                warnings,
+            }
+        }
+    }
+
+    pub(crate) fn warn(&mut self, text: String, reports_fix: bool) {
+        self.warnings.push(Warning { text, reports_fix });
+    }
 }
 
 /// What the request is, as far as handling a violation depends on it.
@@ -54,6 +104,7 @@ pub(crate) struct Context {
     pub(crate) updates_existing_pod: bool,
     /// ... except ephemeral containers added through `pods/ephemeralcontainers`.
     pub(crate) adds_ephemeral_containers: bool,
+    pub(crate) pin_digests: PinScope,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +124,18 @@ enum Handling {
 }
 
 impl Context {
+    /// Whether this object's evaluated images get pinned to their tags' digests: the objects
+    /// mutate mode changes, as `pinDigests` scopes them.
+    pub(crate) fn pins(&self) -> bool {
+        let changes_template = !self.has_controller && self.mutate_templates;
+        self.mode == Mode::Mutate
+            && match self.pin_digests {
+                PinScope::Off => false,
+                PinScope::Pods => self.is_pod,
+                PinScope::All => self.is_pod || changes_template,
+            }
+    }
+
     fn handling(&self, slot: &ImageSlot<'_>, rule: &Rule) -> Handling {
         match (self.mode, rule) {
             (_, Rule::InvalidReference(_)) => Handling::Refuse,
@@ -97,32 +160,30 @@ impl Context {
 /// One decision from the broken rules of each evaluated slot, in slot order.
 pub(crate) fn decide<'a>(
     context: &Context,
-    checked: &[(ImageSlot<'a>, Vec<Rule>)],
+    checked: &[(&ImageSlot<'a>, Vec<Rule>)],
 ) -> Decision<'a> {
-    let mut refusals = Vec::new();
-    let mut fixes = Vec::new();
-    // (text, whether it reports a fix) — fix reports are dropped when the request is refused.
-    let mut warnings: Vec<(String, bool)> = Vec::new();
+    let mut decision = Decision::default();
     for (slot, rules) in checked {
         for rule in rules {
             let rule_text = RuleText(slot, rule);
             let policy_field = slot.location.list.policy_field();
             match context.handling(slot, rule) {
                 Handling::Fix => {
+                    let fixes = &mut decision.fixes;
                     if fixes.last().map(|fix: &Fix<'a>| fix.location) != Some(slot.location) {
-                        fixes.push(Fix::of(slot));
+                        fixes.push(Fix::pull_policy(slot));
                     }
-                    warnings.push((warning(slot, FixedText(slot, rule)), true));
+                    decision.warn(warning(slot, FixedText(slot, rule)), true);
                 }
-                Handling::Refuse => refusals.push(message_item(slot, rule_text)),
-                Handling::RefuseImmutable => refusals.push(message_item(
+                Handling::Refuse => decision.refusals.push(message_item(slot, rule_text)),
+                Handling::RefuseImmutable => decision.refusals.push(message_item(
                     slot,
                     format_args!(
                         "{rule_text}; the pull policy of an existing Pod's container cannot be \
                          changed, so recreate the Pod with {policy_field} Always"
                     ),
                 )),
-                Handling::RefuseEphemeralInPod => refusals.push(message_item(
+                Handling::RefuseEphemeralInPod => decision.refusals.push(message_item(
                     slot,
                     format_args!(
                         "{rule_text}; ephemeral containers are added through the \
@@ -130,8 +191,8 @@ pub(crate) fn decide<'a>(
                          the Pod"
                     ),
                 )),
-                Handling::Warn => warnings.push((warning(slot, rule_text), false)),
-                Handling::WarnTemplate => warnings.push((
+                Handling::Warn => decision.warn(warning(slot, rule_text), false),
+                Handling::WarnTemplate => decision.warn(
                     warning(
                         slot,
                         format_args!(
@@ -140,8 +201,8 @@ pub(crate) fn decide<'a>(
                         ),
                     ),
                     false,
-                )),
-                Handling::WarnOwned => warnings.push((
+                ),
+                Handling::WarnOwned => decision.warn(
                     warning(
                         slot,
                         format_args!(
@@ -150,27 +211,11 @@ pub(crate) fn decide<'a>(
                         ),
                     ),
                     false,
-                )),
+                ),
             }
         }
     }
-    if !refusals.is_empty() {
-        let kept = warnings
-            .into_iter()
-            .filter(|(_, fix)| !fix)
-            .map(|(text, _)| text)
-            .collect();
-        return Decision::Reject {
-            message: capped_message(refusals),
-            warnings: capped_warnings(kept),
-        };
-    }
-    let warnings = capped_warnings(warnings.into_iter().map(|(text, _)| text).collect());
-    if fixes.is_empty() {
-        Decision::Accept { warnings }
-    } else {
-        Decision::Mutate { fixes, warnings }
-    }
+    decision
 }
 
 fn capped_message(refusals: Vec<String>) -> String {
@@ -259,6 +304,50 @@ fn middle_cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(cut)
 }
 
+/// A pinned image: `pinned to sha256:3b1c0d2e9f4a…, the tag's digest at admission`.
+pub(crate) fn pinned_warning(slot: &ImageSlot<'_>, digest: &str) -> String {
+    // The whole digest is in the object; twelve hex digits tell it apart.
+    let short = digest
+        .char_indices()
+        .nth(digest.find(':').map_or(0, |colon| colon + 13))
+        .map_or(digest, |(end, _)| &digest[..end]);
+    let ellipsis = if short.len() < digest.len() {
+        "…"
+    } else {
+        ""
+    };
+    warning(
+        slot,
+        format_args!("pinned to {short}{ellipsis}, the tag's digest at admission"),
+    )
+}
+
+/// A tag that could not be resolved, with `registryFailure: reject`.
+pub(crate) fn pin_refusal(slot: &ImageSlot<'_>, error: &str) -> String {
+    message_item(
+        slot,
+        format_args!(
+            "cannot pin the tag to its digest: {}; the registry must answer for the image, \
+             or registryFailure must be \"accept\"",
+            ShownUpTo(error, MAX_HOST_ERROR_CHARS)
+        ),
+    )
+}
+
+/// A tag that could not be resolved, with `registryFailure: accept`.
+pub(crate) fn unpinned_warning(slot: &ImageSlot<'_>, error: &str) -> String {
+    warning(
+        slot,
+        format_args!(
+            "not pinned, accepted as it is: {}",
+            ShownUpTo(error, MAX_HOST_ERROR_CHARS)
+        ),
+    )
+}
+
+/// A host's error is cut to this many characters in a text.
+const MAX_HOST_ERROR_CHARS: usize = 120;
+
 /// What a fix did: `imagePullPolicy set to Always, was IfNotPresent`.
 struct FixedText<'s, 'a>(&'s ImageSlot<'a>, &'s Rule);
 
@@ -337,6 +426,15 @@ mod tests {
         )
     }
 
+    /// The verdict for slots and their broken rules.
+    fn decided<'a>(context: &Context, checked: &[(ImageSlot<'a>, Vec<Rule>)]) -> Verdict<'a> {
+        let checked: Vec<_> = checked
+            .iter()
+            .map(|(slot, rules)| (slot, rules.clone()))
+            .collect();
+        decide(context, &checked).verdict()
+    }
+
     fn context(mode: Mode) -> Context {
         Context {
             mode,
@@ -345,6 +443,7 @@ mod tests {
             has_controller: false,
             updates_existing_pod: false,
             adds_ephemeral_containers: false,
+            pin_digests: PinScope::Off,
         }
     }
 
@@ -361,7 +460,7 @@ mod tests {
             slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"),
             vec![if_not_present()],
         )];
-        let Decision::Reject { message, warnings } = decide(&context(Mode::Reject), &checked)
+        let Verdict::Reject { message, warnings } = decided(&context(Mode::Reject), &checked)
         else {
             panic!("not rejected")
         };
@@ -375,7 +474,7 @@ mod tests {
             slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"),
             vec![if_not_present()],
         )];
-        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+        let Verdict::Accept { warnings } = decided(&context(Mode::Warn), &checked) else {
             panic!("not accepted")
         };
         assert_eq!(warnings, vec![SPEC_EXAMPLE.to_owned()]);
@@ -389,7 +488,7 @@ mod tests {
             (first.clone(), vec![if_not_present()]),
             (volume.clone(), vec![if_not_present()]),
         ];
-        let Decision::Mutate { fixes, warnings } = decide(&context(Mode::Mutate), &checked) else {
+        let Verdict::Mutate { fixes, warnings } = decided(&context(Mode::Mutate), &checked) else {
             panic!("not mutated")
         };
         let locations: Vec<_> = fixes.iter().map(|fix| fix.location).collect();
@@ -421,7 +520,7 @@ mod tests {
                 vec![Rule::DeniedTag("latest".into())],
             ),
         ];
-        let Decision::Reject { message, warnings } = decide(&context(mode), &checked) else {
+        let Verdict::Reject { message, warnings } = decided(&context(mode), &checked) else {
             panic!("not rejected")
         };
         assert!(
@@ -450,8 +549,8 @@ mod tests {
             vec![Rule::InvalidReference(error)],
         )];
         assert!(matches!(
-            decide(&context(Mode::Warn), &checked),
-            Decision::Reject { .. }
+            decided(&context(Mode::Warn), &checked),
+            Verdict::Reject { .. }
         ));
     }
 
@@ -464,7 +563,7 @@ mod tests {
             slot(SlotList::Containers, 0, "app", "nginx:1.27"),
             vec![if_not_present()],
         )];
-        let Decision::Reject { message, .. } = decide(&context, &checked) else {
+        let Verdict::Reject { message, .. } = decided(&context, &checked) else {
             panic!("not rejected")
         };
         assert!(
@@ -486,8 +585,8 @@ mod tests {
             vec![if_not_present()],
         )];
         assert!(matches!(
-            decide(&context, &checked),
-            Decision::Mutate { .. }
+            decided(&context, &checked),
+            Verdict::Mutate { .. }
         ));
     }
 
@@ -502,8 +601,8 @@ mod tests {
             slot(SlotList::Containers, 0, "app", "nginx:1.27"),
             vec![if_not_present()],
         )];
-        let outcome = match decide(&context, &checked) {
-            Decision::Accept { warnings } if warnings.len() == 1 => {
+        let outcome = match decided(&context, &checked) {
+            Verdict::Accept { warnings } if warnings.len() == 1 => {
                 if mode == Mode::Mutate {
                     assert_eq!(
                         warnings[0],
@@ -514,10 +613,33 @@ mod tests {
                 }
                 "accepted with a warning"
             }
-            Decision::Reject { .. } => "refused",
+            Verdict::Reject { .. } => "refused",
             other => panic!("{other:?}"),
         };
         assert_eq!(outcome, expected);
+    }
+
+    #[rstest]
+    #[case::off(PinScope::Off, true, false, true, false)]
+    #[case::pods_pod(PinScope::Pods, true, false, true, true)]
+    #[case::pods_template(PinScope::Pods, false, false, true, false)]
+    #[case::all_template(PinScope::All, false, false, true, true)]
+    #[case::all_controlled(PinScope::All, false, true, true, false)]
+    #[case::all_controlled_pod(PinScope::All, true, true, true, true)]
+    #[case::all_templates_left_alone(PinScope::All, false, false, false, false)]
+    fn pinning_follows_what_mutate_mode_changes(
+        #[case] scope: PinScope,
+        #[case] is_pod: bool,
+        #[case] has_controller: bool,
+        #[case] mutate_templates: bool,
+        #[case] pins: bool,
+    ) {
+        let mut context = context(Mode::Mutate);
+        context.pin_digests = scope;
+        context.is_pod = is_pod;
+        context.has_controller = has_controller;
+        context.mutate_templates = mutate_templates;
+        assert_eq!(context.pins(), pins);
     }
 
     #[test]
@@ -529,8 +651,8 @@ mod tests {
             vec![Rule::DeniedTag("latest".into())],
         )];
         assert!(matches!(
-            decide(&context, &checked),
-            Decision::Reject { .. }
+            decided(&context, &checked),
+            Verdict::Reject { .. }
         ));
     }
 
@@ -544,8 +666,8 @@ mod tests {
             vec![if_not_present()],
         )];
         assert!(matches!(
-            decide(&context, &checked),
-            Decision::Mutate { .. }
+            decided(&context, &checked),
+            Verdict::Mutate { .. }
         ));
     }
 
@@ -558,7 +680,7 @@ mod tests {
             slot(SlotList::EphemeralContainers, 0, "debug", "busybox:1.36"),
             vec![if_not_present()],
         )];
-        let Decision::Reject { message, .. } = decide(&context, &checked) else {
+        let Verdict::Reject { message, .. } = decided(&context, &checked) else {
             panic!("not rejected")
         };
         assert!(
@@ -589,7 +711,7 @@ mod tests {
             slot(SlotList::Containers, 0, "app", image),
             vec![if_not_present()],
         )];
-        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+        let Verdict::Accept { warnings } = decided(&context(Mode::Warn), &checked) else {
             panic!()
         };
         let warning = &warnings[0];
@@ -614,7 +736,7 @@ mod tests {
             slot(SlotList::InitContainers, 0, name, image),
             vec![Rule::DeniedTag(tag.clone())],
         )];
-        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+        let Verdict::Accept { warnings } = decided(&context(Mode::Warn), &checked) else {
             panic!()
         };
         assert_eq!(chars(&warnings[0]), MAX_WARNING_CHARS, "{}", warnings[0]);
@@ -632,7 +754,7 @@ mod tests {
             slot(SlotList::Containers, 0, "app", image),
             vec![if_not_present()],
         )];
-        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+        let Verdict::Accept { warnings } = decided(&context(Mode::Warn), &checked) else {
             panic!()
         };
         assert_eq!(chars(&warnings[0]), MAX_WARNING_CHARS, "{}", warnings[0]);
@@ -662,7 +784,7 @@ mod tests {
                 )
             })
             .collect();
-        let Decision::Accept { warnings } = decide(&context, &checked) else {
+        let Verdict::Accept { warnings } = decided(&context, &checked) else {
             panic!()
         };
         let total: usize = warnings.iter().map(|w| chars(w)).sum();
@@ -692,7 +814,7 @@ mod tests {
             slot(SlotList::Containers, 0, "app", "nginx:1.27"),
             vec![if_not_present()],
         )];
-        let Decision::Accept { warnings } = decide(&context, &checked) else {
+        let Verdict::Accept { warnings } = decided(&context, &checked) else {
             panic!("not accepted")
         };
         assert!(
@@ -701,8 +823,8 @@ mod tests {
         );
         context.is_pod = true;
         assert!(matches!(
-            decide(&context, &checked),
-            Decision::Mutate { .. }
+            decided(&context, &checked),
+            Verdict::Mutate { .. }
         ));
     }
 
@@ -716,14 +838,14 @@ mod tests {
                 )
             })
             .collect();
-        let Decision::Reject { message, .. } = decide(&context(Mode::Mutate), &checked) else {
+        let Verdict::Reject { message, .. } = decided(&context(Mode::Mutate), &checked) else {
             panic!()
         };
         assert_eq!(message.matches("is denied").count(), MAX_LISTED);
         assert!(message.contains("containers[19]") && !message.contains("containers[20]"));
         assert!(message.ends_with("; and 5 more violations"), "{message}");
 
-        let Decision::Accept { warnings } = decide(&context(Mode::Warn), &checked) else {
+        let Verdict::Accept { warnings } = decided(&context(Mode::Warn), &checked) else {
             panic!()
         };
         assert_eq!(warnings.len(), MAX_LISTED + 1);
@@ -736,7 +858,7 @@ mod tests {
         let mut odd = slot(SlotList::Containers, 0, "x\"\ny", long);
         odd.pull_policy = Some(Cow::Borrowed("Sometimes\n"));
         let rule = Rule::PullPolicy(PullPolicy::Written("Sometimes\n".into()));
-        let Decision::Reject { message, .. } = decide(&context(Mode::Reject), &[(odd, vec![rule])])
+        let Verdict::Reject { message, .. } = decided(&context(Mode::Reject), &[(odd, vec![rule])])
         else {
             panic!()
         };
@@ -757,7 +879,7 @@ mod tests {
         let mut unset = slot(SlotList::Containers, 0, "app", "nginx:1.27");
         unset.pull_policy = None;
         let rule = Rule::PullPolicy(PullPolicy::Defaulted("IfNotPresent"));
-        let Decision::Reject { message, .. } = decide(
+        let Verdict::Reject { message, .. } = decided(
             &context(Mode::Reject),
             &[(unset.clone(), vec![rule.clone()])],
         ) else {
@@ -766,8 +888,8 @@ mod tests {
         assert!(message.ends_with(
             "imagePullPolicy is not set (defaults to IfNotPresent), must be Always (image nginx:1.27)"
         ));
-        let Decision::Mutate { warnings, .. } =
-            decide(&context(Mode::Mutate), &[(unset, vec![rule])])
+        let Verdict::Mutate { warnings, .. } =
+            decided(&context(Mode::Mutate), &[(unset, vec![rule])])
         else {
             panic!()
         };

@@ -6,17 +6,19 @@ use serde_json::value::RawValue;
 
 use crate::decision::{decide, Context, Decision};
 use crate::error::RequestError;
+use crate::pinning::{pin, Registry};
 use crate::request::{Node, Obj, Operation, Payload, Shaped, Workload};
 use crate::response::{refusal, respond, ValidationResponse};
-use crate::rules::check;
-use crate::settings::{Mode, Settings, SettingsError, SettingsErrors};
+use crate::rules::{check, is_resolvable};
+use crate::settings::{Mode, PinScope, Settings, SettingsError, SettingsErrors};
 use crate::slots::{image_slots, ImageSlot};
 use crate::update::changed_slots;
 
 /// Evaluates one `validate` payload; every outcome, including unreadable input, is a response.
-pub fn validate(payload: &[u8]) -> ValidationResponse {
+/// `registry` resolves tags when `pinDigests` asks for it.
+pub fn validate(payload: &[u8], registry: &mut impl Registry) -> ValidationResponse {
     match Payload::parse(payload) {
-        Ok(parsed) => respond(evaluate(&parsed), payload),
+        Ok(parsed) => respond(evaluate(&parsed, registry), payload),
         Err(error) => refusal(&error),
     }
 }
@@ -38,15 +40,16 @@ pub fn validate_settings(payload: &[u8]) -> SettingsValidationResponse {
     }
 }
 
-fn evaluate<'a>(payload: &Payload<'a>) -> Result<Decision<'a>, RequestError> {
+fn evaluate<'a>(
+    payload: &Payload<'a>,
+    registry: &mut impl Registry,
+) -> Result<Decision<'a>, RequestError> {
     let settings = Settings::from_json(payload.settings.map_or("{}", RawValue::get))
         .map_err(RequestError::InvalidSettings)?;
     let request = &payload.request;
     let (Some(operation), Some(workload)) = (request.evaluated_operation(), request.workload())
     else {
-        return Ok(Decision::Accept {
-            warnings: Vec::new(),
-        });
+        return Ok(Decision::default());
     };
     let object = request.object.as_ref().ok_or(RequestError::NoObject)?;
     let mut slots = image_slots(workload.pod_spec(object)?, workload.pod_spec_path)?;
@@ -61,17 +64,18 @@ fn evaluate<'a>(payload: &Payload<'a>) -> Result<Decision<'a>, RequestError> {
         }
     }
     let checked: Vec<_> = slots
-        .into_iter()
+        .iter()
         .filter_map(|slot| {
-            let broken = check(&settings, &slot);
+            let broken = check(&settings, slot);
             (!broken.is_empty()).then_some((slot, broken))
         })
         .collect();
     let updates_existing_pod = operation == Operation::Update && workload.is_pod();
+    let pins = settings.pin_digests != PinScope::Off;
     // Only a workload's mutation depends on its controller.
     let has_controller = !workload.is_pod()
         && settings.mode == Mode::Mutate
-        && !checked.is_empty()
+        && (!checked.is_empty() || pins)
         && matches!(&object.0, Shaped::Fits(node) if node.has_controller());
     let context = Context {
         mode: settings.mode,
@@ -80,8 +84,22 @@ fn evaluate<'a>(payload: &Payload<'a>) -> Result<Decision<'a>, RequestError> {
         has_controller,
         updates_existing_pod,
         adds_ephemeral_containers: updates_existing_pod && request.is_ephemeral_containers_update(),
+        pin_digests: settings.pin_digests,
     };
-    Ok(decide(&context, &checked))
+    let mut decision = decide(&context, &checked);
+    if context.pins() {
+        let candidates: Vec<_> = slots
+            .iter()
+            .filter(|slot| is_resolvable(&settings, slot))
+            .collect();
+        pin(
+            &mut decision,
+            &candidates,
+            settings.registry_failure,
+            registry,
+        );
+    }
+    Ok(decision)
 }
 
 fn readable_slots<'a>(

@@ -19,6 +19,7 @@ mod diff;
 mod error;
 mod evaluation;
 mod mutation;
+mod pinning;
 mod reference;
 mod request;
 mod response;
@@ -41,7 +42,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    Ok(evaluation::validate(payload).to_json()?)
+    Ok(evaluation::validate(payload, &mut pinning::HostCapability).to_json()?)
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {
@@ -53,6 +54,7 @@ fn validate_settings(payload: &[u8]) -> CallResult {
 pub mod fuzzing {
     pub use crate::diff::differences;
     pub use crate::evaluation::{validate, validate_settings};
+    pub use crate::pinning::Registry;
 
     /// Parses an image reference: `(name, tag, digest, fully qualified)`, or the error text.
     pub fn parse_reference(

@@ -1,5 +1,6 @@
-//! Applying fixes to the object's JSON text: the pull-policy value is replaced, or the key is
-//! inserted after the image, and every other byte comes back as it came in.
+//! Applying fixes to the object's JSON text: a pull-policy value is replaced, or the key is
+//! inserted after the image; a pinned image's string is replaced. Every other byte comes back
+//! as it came in.
 
 use serde_json::value::RawValue;
 
@@ -8,18 +9,37 @@ use crate::slots::{Anchor, ImageSlot, Location};
 
 const ALWAYS_JSON: &str = "\"Always\"";
 
-/// Setting one slot's pull policy to `Always`.
-#[derive(Debug, Clone, Copy)]
+/// One change to one slot.
+#[derive(Debug, Clone)]
 pub(crate) struct Fix<'a> {
     pub(crate) location: Location,
     anchor: Anchor<'a>,
+    change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Change {
+    /// The pull policy becomes `Always`.
+    PullPolicy,
+    /// The image becomes this reference (`name:tag@digest`).
+    Image(String),
 }
 
 impl<'a> Fix<'a> {
-    pub(crate) fn of(slot: &ImageSlot<'a>) -> Self {
+    pub(crate) fn pull_policy(slot: &ImageSlot<'a>) -> Self {
         Self {
             location: slot.location,
             anchor: slot.anchor,
+            change: Change::PullPolicy,
+        }
+    }
+
+    /// The image written as it was, with `digest` appended.
+    pub(crate) fn pin(slot: &ImageSlot<'a>, digest: &str) -> Self {
+        Self {
+            location: slot.location,
+            anchor: slot.anchor,
+            change: Change::Image(format!("{}@{digest}", slot.image)),
         }
     }
 }
@@ -32,21 +52,27 @@ pub(crate) fn apply_fixes(object: &RawValue, fixes: &[Fix<'_>]) -> Result<String
     let mut edits = Vec::with_capacity(fixes.len());
     for fix in fixes {
         let not_mutable = || RequestError::NotMutable(fix.location.to_string());
-        let edit = match fix.anchor.pull_policy {
-            Some(policy) => {
+        let edit = match (&fix.change, fix.anchor.pull_policy) {
+            (Change::PullPolicy, Some(policy)) => {
                 let span = span_in(text, policy.get()).ok_or_else(not_mutable)?;
                 (span.0, span.1, String::from(ALWAYS_JSON))
             }
-            None => {
+            (Change::PullPolicy, None) => {
                 let (_, end) = span_in(text, fix.anchor.image.get()).ok_or_else(not_mutable)?;
                 let key = fix.location.list.policy_key();
                 (end, end, format!(",\"{key}\":{ALWAYS_JSON}"))
             }
+            (Change::Image(image), _) => {
+                let (start, end) = span_in(text, fix.anchor.image.get()).ok_or_else(not_mutable)?;
+                let quoted = serde_json::to_string(image).map_err(|_| not_mutable())?;
+                (start, end, quoted)
+            }
         };
         edits.push(edit);
     }
-    // Starts are distinct (each edit sits at its own value), so the unstable sort is exact,
-    // and unlike the stable one it puts no 4 KB buffer on the stack.
+    // Starts are distinct (each edit sits at its own value; a key added after an image starts
+    // where that image's replacement ends), so the unstable sort is exact, and unlike the
+    // stable one it puts no 4 KB buffer on the stack.
     edits.sort_unstable_by_key(|(start, _, _)| *start);
     let mut mutated = String::with_capacity(text.len() + 32 * edits.len());
     let mut copied = 0;
@@ -102,7 +128,7 @@ mod tests {
             .pod_spec(parsed.request.object.as_ref().unwrap())
             .unwrap();
         let slots = image_slots(pod_spec, workload.pod_spec_path).unwrap();
-        let fixes: Vec<_> = which.iter().map(|&i| Fix::of(&slots[i])).collect();
+        let fixes: Vec<_> = which.iter().map(|&i| Fix::pull_policy(&slots[i])).collect();
         apply_fixes(object_text(payload).unwrap(), &fixes)
     }
 
@@ -135,6 +161,34 @@ mod tests {
     }
 
     #[test]
+    fn a_pinned_image_is_replaced_and_its_policy_added_after_it() {
+        let payload = payload();
+        let parsed = Payload::parse(&payload).unwrap();
+        let workload = parsed.request.workload().unwrap();
+        let pod_spec = workload
+            .pod_spec(parsed.request.object.as_ref().unwrap())
+            .unwrap();
+        let slots = image_slots(pod_spec, workload.pod_spec_path).unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let fixes = [
+            Fix::pull_policy(&slots[1]),
+            Fix::pin(&slots[1], &digest),
+            Fix::pin(&slots[3], &digest),
+        ];
+        let mutated = apply_fixes(object_text(&payload).unwrap(), &fixes).unwrap();
+        let expected = ODD_POD
+            .replace(
+                r#""side:1" ,"#,
+                &format!(r#""side:1@{digest}","imagePullPolicy":"Always" ,"#),
+            )
+            .replace(
+                r#""reference":"m:1","#,
+                &format!(r#""reference":"m:1@{digest}","#),
+            );
+        assert_eq!(mutated, expected);
+    }
+
+    #[test]
     fn no_fix_gives_the_object_unchanged() {
         assert_eq!(mutate(&payload(), &[]).unwrap(), ODD_POD);
     }
@@ -149,7 +203,7 @@ mod tests {
             .unwrap();
         let slots = image_slots(pod_spec, workload.pod_spec_path).unwrap();
         let elsewhere: &RawValue = serde_json::from_str(r#"{"a":1}"#).unwrap();
-        let error = apply_fixes(elsewhere, &[Fix::of(&slots[0])]).unwrap_err();
+        let error = apply_fixes(elsewhere, &[Fix::pull_policy(&slots[0])]).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the object cannot be mutated at spec.containers[0]"

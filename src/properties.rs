@@ -13,6 +13,7 @@ use serde_json::{json, Number, Value};
 use crate::diff::differences;
 use crate::evaluation::validate;
 use crate::tests::Outcome;
+use crate::tests::TestRegistry;
 
 const CASES: u32 = 256;
 
@@ -755,7 +756,9 @@ struct Response<'a> {
 /// does not survive `serde_json`'s parsing exactly cannot pass for a change.
 fn run(request: &J, settings: &Value) -> (Outcome, Option<String>) {
     let payload = payload(request, settings);
-    let response = serde_json::to_string(&validate(payload.as_bytes())).expect("serializes");
+    let response =
+        serde_json::to_string(&validate(payload.as_bytes(), &mut TestRegistry::default()))
+            .expect("serializes");
     let value: Value = serde_json::from_str(&response).expect("the response is JSON");
     let mutated = serde_json::from_str::<Response<'_>>(&response)
         .expect("the response is JSON")
@@ -963,8 +966,8 @@ proptest! {
         let settings = mode_settings(mode);
         let request = request_json(&workload, "CREATE", None, Order::AsGenerated);
         let payload = payload(&request, &settings);
-        let first = serde_json::to_vec(&validate(payload.as_bytes())).expect("serializes");
-        let second = serde_json::to_vec(&validate(payload.as_bytes())).expect("serializes");
+        let first = serde_json::to_vec(&validate(payload.as_bytes(), &mut TestRegistry::default())).expect("serializes");
+        let second = serde_json::to_vec(&validate(payload.as_bytes(), &mut TestRegistry::default())).expect("serializes");
         prop_assert_eq!(&first, &second);
 
         let permuted = request_json(&workload, "CREATE", None, Order::Permuted);

@@ -324,7 +324,7 @@ fn is_digest_syntax(s: &str) -> bool {
 }
 
 /// go-digest v1.0.0 `Digest.Validate`, with sha256, sha384 and sha512 as the available algorithms.
-fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
+pub(crate) fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
     let (algorithm, encoded) = digest
         .split_once(':')
         .ok_or(ReferenceError::InvalidDigest)?;

@@ -4,7 +4,7 @@ use serde::ser::{Error as _, SerializeStruct, Serializer};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::decision::Decision;
+use crate::decision::{Decision, Verdict};
 use crate::error::RequestError;
 use crate::mutation::apply_fixes;
 use crate::request::object_text;
@@ -80,12 +80,10 @@ pub(crate) fn respond(
     decision: Result<Decision<'_>, RequestError>,
     payload: &[u8],
 ) -> ValidationResponse {
-    match decision {
-        Ok(Decision::Accept { warnings }) => response(true, None, None, warnings),
-        Ok(Decision::Reject { message, warnings }) => {
-            response(false, Some(message), None, warnings)
-        }
-        Ok(Decision::Mutate { fixes, warnings }) => {
+    match decision.map(Decision::verdict) {
+        Ok(Verdict::Accept { warnings }) => response(true, None, None, warnings),
+        Ok(Verdict::Reject { message, warnings }) => response(false, Some(message), None, warnings),
+        Ok(Verdict::Mutate { fixes, warnings }) => {
             match object_text(payload).and_then(|object| apply_fixes(object, &fixes)) {
                 Ok(mutated) => response(true, None, Some(mutated), warnings),
                 Err(error) => refusal(&error),

@@ -69,6 +69,21 @@ pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>) -> Vec<Rule> {
     broken
 }
 
+/// Whether pinning may resolve `slot`'s image: a valid reference without a digest, not exempt.
+pub(crate) fn is_resolvable(settings: &Settings, slot: &ImageSlot<'_>) -> bool {
+    match ImageReference::parse(&slot.image) {
+        Ok(reference) => {
+            reference.digest().is_none()
+                && !is_exempt(
+                    settings,
+                    slot,
+                    &ExemptionSubject::new(&slot.image, Some(&reference)),
+                )
+        }
+        Err(_) => false,
+    }
+}
+
 /// An image as exemption patterns see it: as written, and, when it is a valid reference, in
 /// its fully qualified form (made only when a pattern needs it).
 struct ExemptionSubject<'s> {

@@ -16,6 +16,42 @@ pub(crate) enum Mode {
     Warn,
 }
 
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Mutate => "mutate",
+            Self::Reject => "reject",
+            Self::Warn => "warn",
+        }
+    }
+}
+
+/// Which objects get their tags pinned to the digests they point to at admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PinScope {
+    Off,
+    Pods,
+    /// Pods and workload templates.
+    All,
+}
+
+impl PinScope {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Pods => "pods",
+            Self::All => "all",
+        }
+    }
+}
+
+/// What to do with a container whose tag cannot be resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegistryFailure {
+    Reject,
+    Accept,
+}
+
 /// A `*`/`?` wildcard pattern.
 #[derive(Debug)]
 pub(crate) struct Pattern {
@@ -44,6 +80,8 @@ pub(crate) struct Settings {
     pub(crate) exempt_images: Vec<Pattern>,
     pub(crate) exempt_containers: Vec<ContainerExemption>,
     pub(crate) mutate_templates: bool,
+    pub(crate) pin_digests: PinScope,
+    pub(crate) registry_failure: RegistryFailure,
 }
 
 /// A container exempt by its name and its image together: a name alone is chosen by whoever
@@ -66,6 +104,8 @@ impl Default for Settings {
             exempt_images: Vec::new(),
             exempt_containers: Vec::new(),
             mutate_templates: true,
+            pin_digests: PinScope::Off,
+            registry_failure: RegistryFailure::Reject,
         }
     }
 }
@@ -79,6 +119,8 @@ const KEYS: &[&str] = &[
     "exemptImages",
     "exemptContainers",
     "mutateTemplates",
+    "pinDigests",
+    "registryFailure",
 ];
 
 /// One problem with the settings; `SettingsErrors` joins them into one message.
@@ -98,6 +140,17 @@ pub(crate) enum SettingsError {
     EmptyPattern {
         key: &'static str,
         index: usize,
+    },
+    /// A string setting with a value outside its choices.
+    NotAChoice {
+        key: &'static str,
+        value: String,
+        choices: String,
+    },
+    /// Pinning writes the image, which only mutate mode does.
+    PinningNeedsMutate {
+        scope: PinScope,
+        mode: Mode,
     },
     NotAListOfExemptions,
     /// An `exemptContainers` entry that names a container only.
@@ -140,6 +193,18 @@ impl fmt::Display for SettingsError {
             Self::EmptyPattern { key, index } => {
                 write!(f, "{key}[{index}]: a pattern must not be empty")
             }
+            Self::NotAChoice {
+                key,
+                value,
+                choices,
+            } => write!(f, "{key}: {value} is not one of {choices}"),
+            Self::PinningNeedsMutate { scope, mode } => write!(
+                f,
+                "pinDigests: \"{}\" writes the resolved digest into the object, which only \
+                 mode \"mutate\" does; with mode \"{}\" set pinDigests to \"off\"",
+                scope.name(),
+                mode.name()
+            ),
             Self::NotAListOfExemptions => f.write_str(
                 "exemptContainers: must be a list of {name: PATTERN, image: PATTERN} entries",
             ),
@@ -215,6 +280,12 @@ impl Settings {
                 errors.push(error);
             }
         }
+        if settings.pin_digests != PinScope::Off && settings.mode != Mode::Mutate {
+            errors.push(SettingsError::PinningNeedsMutate {
+                scope: settings.pin_digests,
+                mode: settings.mode,
+            });
+        }
         if errors.is_empty() {
             Ok(settings)
         } else {
@@ -234,6 +305,27 @@ impl Settings {
             "exemptImages" => self.exempt_images = parse_patterns("exemptImages", value)?,
             "exemptContainers" => self.exempt_containers = parse_container_exemptions(value)?,
             "mutateTemplates" => self.mutate_templates = parse_bool("mutateTemplates", value)?,
+            "pinDigests" => {
+                self.pin_digests = parse_choice(
+                    "pinDigests",
+                    value,
+                    &[
+                        ("off", PinScope::Off),
+                        ("pods", PinScope::Pods),
+                        ("all", PinScope::All),
+                    ],
+                )?
+            }
+            "registryFailure" => {
+                self.registry_failure = parse_choice(
+                    "registryFailure",
+                    value,
+                    &[
+                        ("reject", RegistryFailure::Reject),
+                        ("accept", RegistryFailure::Accept),
+                    ],
+                )?
+            }
             unknown => return Err(SettingsError::UnknownKey(unknown.to_owned())),
         }
         Ok(())
@@ -247,6 +339,28 @@ fn parse_mode(value: &RawValue) -> Result<Mode, SettingsError> {
         Ok("warn") => Ok(Mode::Warn),
         _ => Err(SettingsError::UnknownMode(value.get().to_owned())),
     }
+}
+
+/// A string that must be one of `choices`, e.g. `"off"`.
+fn parse_choice<T: Copy>(
+    key: &'static str,
+    value: &RawValue,
+    choices: &[(&'static str, T)],
+) -> Result<T, SettingsError> {
+    let text = serde_json::from_str::<Cow<'_, str>>(value.get()).ok();
+    choices
+        .iter()
+        .find(|(name, _)| Some(*name) == text.as_deref())
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| SettingsError::NotAChoice {
+            key,
+            value: value.get().to_owned(),
+            choices: choices
+                .iter()
+                .map(|(name, _)| format!("\"{name}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 fn parse_bool(key: &'static str, value: &RawValue) -> Result<bool, SettingsError> {
@@ -447,6 +561,41 @@ mod tests {
     #[case::string("\"mutate\"", "settings must be an object")]
     #[case::broken("{\"mode\":", "settings are not valid JSON")]
     fn bad_settings_are_named(#[case] json: &str, #[case] expected: &str) {
+        let message = errors(json);
+        assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    }
+
+    #[test]
+    fn pinning_is_read() {
+        let settings =
+            Settings::from_json(r#"{"pinDigests":"all","registryFailure":"accept"}"#).unwrap();
+        assert_eq!(settings.pin_digests, PinScope::All);
+        assert_eq!(settings.registry_failure, RegistryFailure::Accept);
+        let defaults = Settings::from_json(r#"{"mode":"reject"}"#).unwrap();
+        assert_eq!(defaults.pin_digests, PinScope::Off);
+        assert_eq!(defaults.registry_failure, RegistryFailure::Reject);
+    }
+
+    #[rstest]
+    #[case::unknown_scope(
+        r#"{"pinDigests":"templates"}"#,
+        "pinDigests: \"templates\" is not one of \"off\", \"pods\", \"all\""
+    )]
+    #[case::scope_not_string(r#"{"pinDigests":true}"#, "pinDigests: true is not one of")]
+    #[case::unknown_failure(
+        r#"{"registryFailure":"ignore"}"#,
+        "registryFailure: \"ignore\" is not one of \"reject\", \"accept\""
+    )]
+    #[case::reject_mode(
+        r#"{"mode":"reject","pinDigests":"pods"}"#,
+        "pinDigests: \"pods\" writes the resolved digest into the object, which only mode \
+         \"mutate\" does; with mode \"reject\" set pinDigests to \"off\""
+    )]
+    #[case::warn_mode(
+        r#"{"pinDigests":"all","mode":"warn"}"#,
+        "with mode \"warn\" set pinDigests to \"off\""
+    )]
+    fn bad_pinning_settings_are_named(#[case] json: &str, #[case] expected: &str) {
         let message = errors(json);
         assert!(message.contains(expected), "{message:?} lacks {expected:?}");
     }

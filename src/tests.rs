@@ -5,6 +5,24 @@ use serde_json::{json, Value};
 
 use crate::diff::differences;
 use crate::evaluation::{validate, validate_settings};
+use crate::pinning::Registry;
+
+/// A registry for tests: the answers it is given, in the host's shape, and what it was asked.
+#[derive(Default)]
+pub(crate) struct TestRegistry {
+    pub(crate) answers: Vec<(&'static str, Result<&'static str, &'static str>)>,
+    pub(crate) asked: Vec<String>,
+}
+
+impl Registry for TestRegistry {
+    fn manifest_digest(&mut self, image: &str) -> Result<String, String> {
+        self.asked.push(image.to_owned());
+        match self.answers.iter().find(|(known, _)| *known == image) {
+            Some((_, answer)) => answer.map(str::to_owned).map_err(str::to_owned),
+            None => Err(format!("manifest unknown: {image}")),
+        }
+    }
+}
 
 pub(crate) fn fixture(name: &str) -> Value {
     let path = format!("{}/test_data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -28,7 +46,7 @@ pub(crate) struct Outcome {
 
 pub(crate) fn evaluate(request: &Value, settings: &Value) -> Outcome {
     let payload = serde_json::to_vec(&json!({ "request": request, "settings": settings })).unwrap();
-    let response = serde_json::to_value(validate(&payload)).unwrap();
+    let response = serde_json::to_value(validate(&payload, &mut TestRegistry::default())).unwrap();
     let mut changed = Vec::new();
     if let Some(mutated) = response.get("mutated_object").filter(|v| !v.is_null()) {
         differences("", &request["object"], mutated, &mut changed);
@@ -99,7 +117,12 @@ fn every_list_is_mutated() {
 fn the_mutated_object_is_the_request_object_but_for_the_pull_policy() {
     let request = fixture("pod-extra-fields.json");
     let payload = serde_json::to_vec(&json!({ "request": request, "settings": {} })).unwrap();
-    let mutated: Value = serde_json::from_str(&validate(&payload).mutated_object.unwrap()).unwrap();
+    let mutated: Value = serde_json::from_str(
+        &validate(&payload, &mut TestRegistry::default())
+            .mutated_object
+            .unwrap(),
+    )
+    .unwrap();
     let mut expected = request["object"].clone();
     expected["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
     assert_eq!(mutated, expected);
@@ -310,7 +333,7 @@ fn invalid_settings_in_a_request_refuse_it() {
 #[case::no_request(b"{\"settings\":{}}".as_slice())]
 #[case::request_null(b"{\"request\":null}".as_slice())]
 fn unreadable_payloads_are_refused(#[case] payload: &[u8]) {
-    let response = validate(payload);
+    let response = validate(payload, &mut TestRegistry::default());
     assert!(!response.accepted);
     assert!(response
         .message
@@ -332,5 +355,132 @@ fn ten_thousand_containers_get_one_capped_message() {
         message.ends_with("and 9980 more violations"),
         "{}",
         &message[message.len() - 60..]
+    );
+}
+
+const DIGEST: &str = "sha256:3b1c0d2e9f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e";
+
+/// `evaluate`, with a registry that knows every image of the fixtures; returns what it was
+/// asked, in order, and the mutated object.
+fn evaluate_pinning(request: &Value, settings: &Value) -> (Outcome, Vec<String>, Option<Value>) {
+    let mut registry = TestRegistry {
+        answers: [
+            "nginx:1.27",
+            "busybox:1.36",
+            "registry.example.com/team/web:1.4.2",
+            "registry.example.com/team/metrics:0.9.1",
+            "registry.example.com/team/migrate:1.4.2",
+            "registry.example.com/team/log-shipper:2.3.1",
+            "registry.example.com/models:v3",
+        ]
+        .into_iter()
+        .map(|image| (image, Ok(DIGEST)))
+        .collect(),
+        ..TestRegistry::default()
+    };
+    let payload = serde_json::to_vec(&json!({ "request": request, "settings": settings })).unwrap();
+    let response = validate(&payload, &mut registry);
+    let mutated = response
+        .mutated_object
+        .as_deref()
+        .map(|text| serde_json::from_str::<Value>(text).unwrap());
+    let response = serde_json::to_value(&response).unwrap();
+    let mut changed = Vec::new();
+    if let Some(mutated) = &mutated {
+        differences("", &request["object"], mutated, &mut changed);
+    }
+    let outcome = Outcome {
+        accepted: response["accepted"].as_bool().unwrap(),
+        message: response["message"].as_str().map(str::to_owned),
+        warnings: serde_json::from_value(response["warnings"].clone()).unwrap_or_default(),
+        changed,
+    };
+    (outcome, registry.asked, mutated)
+}
+
+#[test]
+fn a_pod_is_pinned_and_its_pull_policy_set() {
+    let (outcome, asked, mutated) = evaluate_pinning(
+        &fixture("pod-ifnotpresent.json"),
+        &json!({"pinDigests": "pods"}),
+    );
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(asked, ["nginx:1.27"]);
+    assert_eq!(
+        outcome.changed,
+        [
+            "/spec/containers/0/image",
+            "/spec/containers/0/imagePullPolicy"
+        ]
+    );
+    let container = &mutated.unwrap()["spec"]["containers"][0];
+    assert_eq!(container["image"], format!("nginx:1.27@{DIGEST}"));
+    assert_eq!(container["imagePullPolicy"], "Always");
+    assert!(outcome.warnings[1].contains("pinned to sha256:3b1c0d2e9f4a…"));
+}
+
+#[test]
+fn every_list_and_image_volume_of_a_pod_is_pinned() {
+    let (outcome, asked, _) = evaluate_pinning(
+        &fixture("pod-all-lists.json"),
+        &json!({"pinDigests": "pods"}),
+    );
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(asked.len(), 6);
+    for pointer in [
+        "/spec/containers/0/image",
+        "/spec/containers/1/image",
+        "/spec/initContainers/0/image",
+        "/spec/initContainers/1/image",
+        "/spec/ephemeralContainers/0/image",
+        "/spec/volumes/1/image/reference",
+    ] {
+        assert!(
+            outcome.changed.iter().any(|c| c == pointer),
+            "{pointer}: {outcome:?}"
+        );
+    }
+}
+
+#[rstest]
+#[case::pods_leaves_templates("deployment.json", "pods", false)]
+#[case::all_pins_templates("deployment.json", "all", true)]
+#[case::never_a_controlled_workload("e2e/replicaset-owned-by-deployment.json", "all", false)]
+#[case::only_changed_containers("deployment-update-image.json", "all", true)]
+fn templates_are_pinned_only_with_all(
+    #[case] file: &str,
+    #[case] scope: &str,
+    #[case] pinned: bool,
+) {
+    let (outcome, asked, _) = evaluate_pinning(&fixture(file), &json!({ "pinDigests": scope }));
+    assert!(outcome.accepted, "{outcome:?}");
+    let pointer = "/spec/template/spec/containers/0/image".to_owned();
+    assert_eq!(outcome.changed.contains(&pointer), pinned, "{outcome:?}");
+    if pinned {
+        assert_eq!(
+            asked,
+            ["nginx:1.27"],
+            "unchanged containers are not resolved"
+        );
+    } else {
+        assert!(asked.is_empty(), "{asked:?}");
+    }
+}
+
+#[rstest]
+#[case::refused_anyway("pod-latest.json", json!({"pinDigests": "pods"}))]
+#[case::digest_already("pod-digest.json", json!({"pinDigests": "pods"}))]
+#[case::exempt_image(
+    "pod-ifnotpresent.json",
+    json!({"pinDigests": "pods", "exemptImages": ["docker.io/library/nginx:*"]})
+)]
+#[case::off("pod-ifnotpresent.json", json!({}))]
+#[case::other_kind("configmap.json", json!({"pinDigests": "all"}))]
+fn nothing_is_resolved_when_nothing_may_be_pinned(#[case] file: &str, #[case] settings: Value) {
+    let (outcome, asked, _) = evaluate_pinning(&fixture(file), &settings);
+    assert!(asked.is_empty(), "{asked:?}: {outcome:?}");
+    assert!(
+        !outcome.changed.iter().any(|c| c.ends_with("/image")),
+        "{outcome:?}"
     );
 }

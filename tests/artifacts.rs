@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 /// Every setting of the policy with its type and default.
 fn spec_settings() -> Vec<(&'static str, SettingKind, Value)> {
     vec![
-        ("mode", SettingKind::Mode, json!("mutate")),
+        ("mode", SettingKind::Enum(&MODES), json!("mutate")),
         ("requireTag", SettingKind::Bool, json!(true)),
         ("deniedTags", SettingKind::StringList, json!(["latest"])),
         ("requireDigest", SettingKind::Bool, json!(false)),
@@ -29,14 +29,23 @@ fn spec_settings() -> Vec<(&'static str, SettingKind, Value)> {
         ("exemptImages", SettingKind::StringList, json!([])),
         ("exemptContainers", SettingKind::ExemptionList, json!([])),
         ("mutateTemplates", SettingKind::Bool, json!(true)),
+        ("pinDigests", SettingKind::Enum(&PIN_SCOPES), json!("off")),
+        (
+            "registryFailure",
+            SettingKind::Enum(&REGISTRY_FAILURES),
+            json!("reject"),
+        ),
     ]
 }
 
 const MODES: [&str; 3] = ["mutate", "reject", "warn"];
+const PIN_SCOPES: [&str; 3] = ["off", "pods", "all"];
+const REGISTRY_FAILURES: [&str; 2] = ["reject", "accept"];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum SettingKind {
-    Mode,
+    /// A string, one of these.
+    Enum(&'static [&'static str]),
     Bool,
     StringList,
     /// `[{name: PATTERN, image: PATTERN}]`
@@ -517,6 +526,7 @@ fn check_metadata_accepted_by_kwctl(f: &Files) -> Vec<String> {
         "executionMode",
         "policyType",
         "contextAwareResources",
+        "hostCapabilities",
         "minimumKubewardenVersion",
     ];
     for key in obj.keys() {
@@ -872,7 +882,7 @@ fn check_questions(f: &Files) -> Vec<String> {
         }
         let ty = str_at(q, &["type"]).unwrap_or("");
         let want = match kind {
-            SettingKind::Mode => "enum",
+            SettingKind::Enum(_) => "enum",
             SettingKind::Bool => "boolean",
             SettingKind::StringList => "array[",
             SettingKind::ExemptionList => "sequence[",
@@ -882,11 +892,12 @@ fn check_questions(f: &Files) -> Vec<String> {
                 "question {variable}: type {ty:?}, expected {want:?}"
             ));
         }
-        if kind == SettingKind::Mode {
+        if let SettingKind::Enum(choices) = kind {
             let options = string_list(q.get("options"));
-            if options.as_deref() != Some(&MODES.map(String::from)[..]) {
+            let expected: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
+            if options.as_deref() != Some(&expected[..]) {
                 p.push(format!(
-                    "question {variable}: options {options:?}, expected {MODES:?}"
+                    "question {variable}: options {options:?}, expected {choices:?}"
                 ));
             }
         }
@@ -907,7 +918,7 @@ fn check_questions(f: &Files) -> Vec<String> {
 fn check_settings_value(key: &str, value: &Value) -> Option<String> {
     let (_, kind, _) = spec_settings().into_iter().find(|(k, _, _)| *k == key)?;
     let ok = match kind {
-        SettingKind::Mode => value.as_str().is_some_and(|m| MODES.contains(&m)),
+        SettingKind::Enum(choices) => value.as_str().is_some_and(|v| choices.contains(&v)),
         SettingKind::Bool => value.is_boolean(),
         SettingKind::StringList => string_list(Some(value)).is_some(),
         SettingKind::ExemptionList => value.as_array().is_some_and(|entries| {

@@ -8,6 +8,6 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|payload: &[u8]| {
-    let response = validate(payload);
+    let response = validate(payload, &mut common::FuzzRegistry);
     common::check_response(payload, &response);
 });

@@ -6,6 +6,10 @@ use image_pull_policy::fuzzing::{validate, validate_settings};
 use libfuzzer_sys::fuzz_target;
 use serde::de::IgnoredAny;
 
+// For its registry; this target checks settings, not responses.
+#[allow(dead_code)]
+mod common;
+
 /// A compliant Pod: with valid settings of any kind it is never refused for its settings.
 const POD: &str = r#"{"kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE",
 "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},
@@ -36,7 +40,7 @@ fuzz_target!(|payload: &[u8]| {
         return;
     }
     let request = format!(r#"{{"request":{POD},"settings":{text}}}"#);
-    let verdict = validate(request.as_bytes());
+    let verdict = validate(request.as_bytes(), &mut common::FuzzRegistry);
     let refused_for_settings = verdict
         .message
         .as_deref()

@@ -99,6 +99,56 @@ struct SettingsInput {
     exempt_images: Option<Vec<String>>,
     exempt_containers: Option<Vec<ContainerExemption>>,
     mutate_templates: Option<bool>,
+    pin_digests: Option<Choice<PinScope>>,
+    registry_failure: Option<Choice<RegistryFailure>>,
+}
+
+/// A string setting: one of its values, or anything else.
+#[derive(Arbitrary, Debug)]
+enum Choice<T> {
+    Known(T),
+    Other(Leaf),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum PinScope {
+    Off,
+    Pods,
+    All,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum RegistryFailure {
+    Reject,
+    Accept,
+}
+
+impl<T: Copy + Into<&'static str>> Choice<T> {
+    fn json(&self) -> Value {
+        match self {
+            Self::Known(known) => json!((*known).into()),
+            Self::Other(leaf) => leaf.json(),
+        }
+    }
+}
+
+impl From<PinScope> for &'static str {
+    fn from(scope: PinScope) -> Self {
+        match scope {
+            PinScope::Off => "off",
+            PinScope::Pods => "pods",
+            PinScope::All => "all",
+        }
+    }
+}
+
+impl From<RegistryFailure> for &'static str {
+    fn from(failure: RegistryFailure) -> Self {
+        match failure {
+            RegistryFailure::Reject => "reject",
+            RegistryFailure::Accept => "accept",
+        }
+    }
 }
 
 /// An `exemptContainers` entry: name and image patterns, or (invalid) a name alone.
@@ -578,6 +628,12 @@ impl SettingsInput {
                 .collect();
             map.insert("exemptContainers".into(), Value::Array(entries));
         }
+        if let Some(scope) = &self.pin_digests {
+            map.insert("pinDigests".into(), scope.json());
+        }
+        if let Some(failure) = &self.registry_failure {
+            map.insert("registryFailure".into(), failure.json());
+        }
         Value::Object(map)
     }
 }
@@ -631,7 +687,7 @@ fuzz_target!(|input: Input| {
     let payload = serde_json::to_vec(&json!({"request": request, "settings": settings}))
         .expect("a built request serializes");
 
-    let response = validate(&payload);
+    let response = validate(&payload, &mut common::FuzzRegistry);
     common::check_response(&payload, &response);
 
     let settings_text = settings.to_string();

@@ -1,6 +1,6 @@
 //! Invariants every `validate` response keeps, shared by the request fuzz targets.
 
-use image_pull_policy::fuzzing::differences;
+use image_pull_policy::fuzzing::{differences, Registry};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -8,6 +8,27 @@ use serde_json::Value;
 
 /// Warnings list 20 violations, then one line saying how many more there are.
 pub const MAX_WARNINGS: usize = 21;
+
+/// A registry that answers every tag with a digest made from the image, except images whose
+/// length is a multiple of 4, which it cannot reach: both ways of pinning get exercised.
+pub struct FuzzRegistry;
+
+impl Registry for FuzzRegistry {
+    fn manifest_digest(&mut self, image: &str) -> Result<String, String> {
+        if image.len() % 4 == 0 {
+            return Err("registry unreachable".into());
+        }
+        let hash = image.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
+        });
+        Ok(format!(
+            "sha256:{hash:016x}{:016x}{:016x}{:016x}",
+            hash.rotate_left(13),
+            hash.rotate_left(29),
+            hash.rotate_left(47)
+        ))
+    }
+}
 
 /// The response as the policy server reads it (the wire form, whatever type built it).
 #[derive(Deserialize)]
@@ -71,7 +92,8 @@ pub fn check_response(payload: &[u8], response: &impl Serialize) {
     }
 }
 
-/// A mutation changes only pull-policy keys of pod-spec list entries, each to "Always".
+/// A mutation changes only pull-policy keys of pod-spec list entries, each to "Always", and
+/// images, each to itself with a digest appended.
 fn check_mutation(payload: &[u8], mutated: &str) {
     assert!(
         serde_json::from_str::<IgnoredAny>(mutated).is_ok(),
@@ -100,15 +122,49 @@ fn check_mutation(payload: &[u8], mutated: &str) {
         "a mutation that changes nothing\n{texts}"
     );
     for pointer in &changed {
+        if is_image_pointer(pointer) {
+            let before = object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let after = mutated
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            assert!(
+                after
+                    .strip_prefix(before)
+                    .is_some_and(|digest| digest.starts_with("@sha256:")),
+                "{pointer} is not its image pinned: {before:?} became {after:?}\n{texts}"
+            );
+            continue;
+        }
         assert!(
             is_policy_pointer(pointer),
-            "the mutation changes {pointer}, not a pull policy\n{texts}"
+            "the mutation changes {pointer}, not a pull policy or an image\n{texts}"
         );
         assert_eq!(
             mutated.pointer(pointer),
             Some(&Value::String("Always".into())),
             "{pointer} is not set to Always"
         );
+    }
+}
+
+/// `…/(containers|initContainers|ephemeralContainers)/N/image` or `…/volumes/N/image/reference`.
+fn is_image_pointer(pointer: &str) -> bool {
+    let parts: Vec<&str> = pointer.rsplit('/').collect();
+    let is_index = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        ["image", index, list, ..] => {
+            is_index(index)
+                && matches!(
+                    *list,
+                    "containers" | "initContainers" | "ephemeralContainers"
+                )
+        }
+        ["reference", "image", index, "volumes", ..] => is_index(index),
+        _ => false,
     }
 }
 
