@@ -30,8 +30,6 @@ mod text;
 mod update;
 
 #[cfg(test)]
-mod properties;
-#[cfg(test)]
 mod tests;
 
 #[no_mangle]

@@ -1,5 +1,23 @@
 //! The borrowed, partial view of a validation request: only what the policy reads is decoded,
 //! everything else is skipped without being built.
+//!
+//! For example, of
+//!
+//! ```text
+//! {"request": {"kind": {"group": "apps", "kind": "Deployment"}, "operation": "CREATE",
+//!   "userInfo": {...}, "object": {"metadata": {...}, "spec": {"replicas": 3,
+//!     "template": {"metadata": {...}, "spec": {"containers": [
+//!       {"name": "web", "image": "nginx:1.27", "ports": [...]}]}}}}}}
+//! ```
+//!
+//! the view keeps the kind and the operation, and `object` as a `Node` (any object on the way
+//! to a pod spec) whose `spec` is a `Node` whose `template` is a `Node` whose `spec` holds
+//! `containers`: one `Entry` (a list item that names an image) with the JSON texts `"web"`
+//! and `"nginx:1.27"`, borrowed from the payload, so a mutation knows where they sit. The
+//! object's `metadata` is kept as text, read only when a controller matters. `userInfo`,
+//! `replicas` and `ports` are skipped unread. `Obj` and `List` are values that should be an
+//! object or an array; any other JSON type is kept as `Shaped::Mismatch`, so that the walker
+//! can name the path of a malformed field.
 
 use std::borrow::Cow;
 use std::fmt;
