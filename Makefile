@@ -1,8 +1,16 @@
 SOURCE_FILES := $(shell find src -type f -name '*.rs') Cargo.toml Cargo.lock
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-KWCTL ?= kwctl
+# kwctl and policy-server: $KWCTL / $POLICY_SERVER, else on PATH, else ../shared/kubewarden/bin.
+find_kubewarden = $(or $(shell bash -c '. tests/lib/kubewarden.bash && kubewarden_find $(1)' 2>/dev/null),$(1))
+KWCTL ?= $(call find_kubewarden,kwctl)
+POLICY_SERVER ?= $(call find_kubewarden,policy-server)
+# `make push`: the repository to push to, and a kwctl sources file (e.g. insecure_sources for a
+# registry on loopback).
 OCI_REPOSITORY ?= ghcr.io/example/policies/image-pull-policy
+SOURCES ?=
 HOST := target/host/policy-host
+# Where both e2e passes write their runs down, for tests/engines.bats.
+E2E_RUNS := target/e2e
 
 .PHONY: all
 all: policy.wasm
@@ -40,12 +48,18 @@ test: fmt lint
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm host
-	bats e2e.bats
+	KWCTL=$(HOST) POLICY=policy.wasm E2E_RECORD=$(E2E_RUNS)/host bats e2e.bats
 
 # The same e2e.bats under the real kwctl, on the annotated module.
 .PHONY: e2e-tests-kwctl
 e2e-tests-kwctl: annotated-policy.wasm
-	KWCTL=$(KWCTL) POLICY=annotated-policy.wasm bats e2e.bats
+	KWCTL=$(KWCTL) POLICY=annotated-policy.wasm E2E_RECORD=$(E2E_RUNS)/kwctl bats e2e.bats
+
+# The real engine beyond kwctl run: every e2e run through policy-server (after both e2e passes),
+# the module through an OCI registry, and the artifacts kwctl writes.
+.PHONY: engine-tests
+engine-tests: annotated-policy.wasm
+	KWCTL=$(KWCTL) POLICY_SERVER=$(POLICY_SERVER) bats tests/engines.bats tests/registry.bats tests/kwctl.bats
 
 .PHONY: check
 check:
@@ -63,14 +77,17 @@ bench:
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
 
+# ARTIFACTHUB_PKG: where to write it (tests/kwctl.bats compares a fresh one with the committed file).
+ARTIFACTHUB_PKG ?= artifacthub-pkg.yml
 .PHONY: artifacthub
 artifacthub:
 	$(KWCTL) scaffold artifacthub --metadata-path metadata.yml \
-		--questions-path questions-ui.yml --output artifacthub-pkg.yml
+		--questions-path questions-ui.yml --output $(ARTIFACTHUB_PKG)
 
 .PHONY: push
 push: annotated-policy.wasm
-	$(KWCTL) push annotated-policy.wasm $(OCI_REPOSITORY):v$(VERSION)
+	$(KWCTL) push $(if $(SOURCES),--sources-path $(SOURCES)) annotated-policy.wasm \
+		registry://$(OCI_REPOSITORY):v$(VERSION)
 
 .PHONY: clean
 clean:
