@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # End-to-end tests: the built policy module, run by a real WebAssembly host.
 #
-#   make e2e-tests                    # builds policy.wasm and target/host/policy-host, then runs this
+#   make e2e-tests                    # builds policy.wasm and target/host-dev/policy-host, then runs this
 #   bats e2e.bats                     # from the repository root, once both are built
 #   make e2e-tests-kwctl              # the same file under the real kwctl, on annotated-policy.wasm
 #   KWCTL=kwctl POLICY=annotated-policy.wasm bats e2e.bats   # the same, by hand
@@ -16,7 +16,7 @@
 
 bats_require_minimum_version 1.5.0
 
-KWCTL=${KWCTL:-target/host/policy-host}
+KWCTL=${KWCTL:-target/host-dev/policy-host}
 POLICY=${POLICY:-policy.wasm} # with real kwctl: POLICY=annotated-policy.wasm
 load tests/lib/e2e_engine
 

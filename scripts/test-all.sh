@@ -22,7 +22,7 @@ cargo clippy -p image-pull-policy -p baseline-accept -p baseline-sdk --target wa
 step "unit, fixture and property tests"
 cargo test -p image-pull-policy
 step "host tests"
-cargo test -p policy-host --profile host
+cargo test -p policy-host --profile host-dev
 
 step "release module and e2e.bats"
 make --no-print-directory policy.wasm host

@@ -67,7 +67,8 @@ POLICY_SERVER_START_SECONDS=${POLICY_SERVER_START_SECONDS:-120}
 
 # policy_server_start DIR POLICIES [ARG...]: starts policy-server on free loopback ports with the
 # policies file POLICIES (and any further arguments, e.g. --sources-path), its download and
-# Sigstore directories and its log (JSON lines, level info) in DIR, and waits until it is ready.
+# Sigstore directories and its log (JSON lines, level $POLICY_SERVER_LOG_LEVEL, default info) in
+# DIR, and waits until it is ready.
 # Sets POLICY_SERVER_PID, POLICY_SERVER_URL (http://127.0.0.1:PORT) and POLICY_SERVER_LOG.
 # Fails when the server exits first (POLICY_SERVER_STATUS then holds its exit status) or is not
 # ready in time; the log stays for the caller to read. (File descriptor 3 is closed for the
@@ -85,7 +86,7 @@ policy_server_start() {
   "$server" --addr 127.0.0.1 --port "$port" --readiness-probe-port "$probe_port" \
     --policies "$policies" --policies-download-dir "$dir/downloads" \
     --sigstore-cache-dir "$dir/sigstore" --ignore-kubernetes-connection-failure \
-    --log-level info --log-fmt json --log-no-color "$@" >"$POLICY_SERVER_LOG" 2>&1 3>&- &
+    --log-level "${POLICY_SERVER_LOG_LEVEL:-info}" --log-fmt json --log-no-color "$@" >"$POLICY_SERVER_LOG" 2>&1 3>&- &
   POLICY_SERVER_PID=$!
   export POLICY_SERVER_PID POLICY_SERVER_URL POLICY_SERVER_LOG
   deadline=$((SECONDS + POLICY_SERVER_START_SECONDS))
