@@ -1,8 +1,21 @@
 SOURCE_FILES := $(shell find src -type f -name '*.rs') Cargo.toml Cargo.lock
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-KWCTL ?= kwctl
+# kwctl and policy-server: $KWCTL / $POLICY_SERVER, else on PATH, else ../shared/kubewarden/bin.
+find_kubewarden = $(or $(shell bash -c '. tests/lib/kubewarden.bash && kubewarden_find $(1)' 2>/dev/null),$(1))
+KWCTL ?= $(call find_kubewarden,kwctl)
+POLICY_SERVER ?= $(call find_kubewarden,policy-server)
+# `make push`: the repository to push to, and a kwctl sources file (e.g. insecure_sources for a
+# registry on loopback).
 OCI_REPOSITORY ?= ghcr.io/example/policies/image-pull-policy
-HOST := target/host/policy-host
+SOURCES ?=
+# cargo's target directory, as cargo finds it.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# The project's host: the profile quick to build for the tests, e2e.bats and the demo; bench/run.sh
+# builds the optimised `host` profile itself.
+HOST_PROFILE ?= host-dev
+HOST := $(TARGET_DIR)/$(HOST_PROFILE)/policy-host
+# Where both e2e passes write their runs down, for tests/engines.bats.
+E2E_RUNS := target/e2e
 
 .PHONY: all
 all: policy.wasm
@@ -14,7 +27,7 @@ WASM_OPT_FLAGS := -Os --strip-debug --enable-bulk-memory --enable-sign-ext \
 
 policy.wasm: $(SOURCE_FILES)
 	cargo build --target=wasm32-wasip1 --release -p image-pull-policy
-	$(WASM_OPT) $(WASM_OPT_FLAGS) target/wasm32-wasip1/release/image_pull_policy.wasm -o policy.wasm
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(TARGET_DIR)/wasm32-wasip1/release/image_pull_policy.wasm -o policy.wasm
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md
 	$(KWCTL) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
@@ -22,7 +35,11 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 # The waPC + wasmtime host that runs the module like the policy server does.
 .PHONY: host
 host:
-	cargo build -p policy-host --profile host
+	cargo build -p policy-host --profile $(HOST_PROFILE)
+
+.PHONY: print-host
+print-host:
+	@echo $(HOST)
 
 .PHONY: fmt
 fmt:
@@ -36,16 +53,22 @@ lint:
 .PHONY: test
 test: fmt lint
 	cargo test -p image-pull-policy
-	cargo test -p policy-host --profile host
+	cargo test -p policy-host --profile $(HOST_PROFILE)
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm host
-	bats e2e.bats
+	KWCTL=$(HOST) POLICY=policy.wasm E2E_RECORD=$(E2E_RUNS)/host bats e2e.bats
 
 # The same e2e.bats under the real kwctl, on the annotated module.
 .PHONY: e2e-tests-kwctl
 e2e-tests-kwctl: annotated-policy.wasm
-	KWCTL=$(KWCTL) POLICY=annotated-policy.wasm bats e2e.bats
+	KWCTL=$(KWCTL) POLICY=annotated-policy.wasm E2E_RECORD=$(E2E_RUNS)/kwctl bats e2e.bats
+
+# The real engine beyond kwctl run: every e2e run through policy-server (after both e2e passes),
+# the module through an OCI registry, and the artifacts kwctl writes.
+.PHONY: engine-tests
+engine-tests: annotated-policy.wasm
+	KWCTL=$(KWCTL) POLICY_SERVER=$(POLICY_SERVER) bats tests/engines.bats tests/registry.bats tests/kwctl.bats
 
 .PHONY: check
 check:
@@ -63,14 +86,17 @@ bench:
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
 
+# ARTIFACTHUB_PKG: where to write it (tests/kwctl.bats compares a fresh one with the committed file).
+ARTIFACTHUB_PKG ?= artifacthub-pkg.yml
 .PHONY: artifacthub
 artifacthub:
 	$(KWCTL) scaffold artifacthub --metadata-path metadata.yml \
-		--questions-path questions-ui.yml --output artifacthub-pkg.yml
+		--questions-path questions-ui.yml --output $(ARTIFACTHUB_PKG)
 
 .PHONY: push
 push: annotated-policy.wasm
-	$(KWCTL) push annotated-policy.wasm $(OCI_REPOSITORY):v$(VERSION)
+	$(KWCTL) push $(if $(SOURCES),--sources-path $(SOURCES)) annotated-policy.wasm \
+		registry://$(OCI_REPOSITORY):v$(VERSION)
 
 .PHONY: clean
 clean:

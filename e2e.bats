@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # End-to-end tests: the built policy module, run by a real WebAssembly host.
 #
-#   make e2e-tests                    # builds policy.wasm and target/host/policy-host, then runs this
+#   make e2e-tests                    # builds policy.wasm and target/host-dev/policy-host, then runs this
 #   bats e2e.bats                     # from the repository root, once both are built
-#   KWCTL=kwctl POLICY=annotated-policy.wasm bats e2e.bats   # the same file under the real kwctl
+#   make e2e-tests-kwctl              # the same file under the real kwctl, on annotated-policy.wasm
+#   KWCTL=kwctl POLICY=annotated-policy.wasm bats e2e.bats   # the same, by hand
+#   E2E_RECORD=DIR ...                # also write every engine run down (tests/lib/e2e_engine.bash)
 #
 # Fixtures: test_data/*.json (see test_data/README.md) and test_data/e2e/*.json
 # (made by test_data/e2e/generate.sh). The very large requests are built in
@@ -14,8 +16,21 @@
 
 bats_require_minimum_version 1.5.0
 
-KWCTL=${KWCTL:-target/host/policy-host}
+KWCTL=${KWCTL:-target/host-dev/policy-host}
 POLICY=${POLICY:-policy.wasm} # with real kwctl: POLICY=annotated-policy.wasm
+load tests/lib/e2e_engine
+
+# Fixtures a real engine cannot carry to the module as the project's host does, file name → why:
+# under kwctl (and in tests/engines.bats, under policy-server) the tests that use them are
+# skipped, with the reason. None today: the host reads a request as kwctl does (policy-
+# evaluator's types, keys sorted), so duplicate keys, escapes and big numbers reach the module
+# alike in all three engines, and tests/engines.bats compares them; a request no engine can read,
+# or one over policy-server's body limit, is compared as such there.
+declare -gA HOST_ONLY=()
+
+setup() {
+  e2e_engine_setup
+}
 
 E=test_data/e2e
 
@@ -176,6 +191,7 @@ assert_settings_refused() {
 # ---------------------------------------------------------------------------
 
 setup_file() {
+  e2e_engine_setup_file
   [ -f "$POLICY" ] || { echo "# $POLICY is missing: run make policy.wasm (or make e2e-tests)" >&3; return 1; }
   export BIG="${BATS_FILE_TMPDIR:-$BATS_TMPDIR}"
   local pod=test_data/pod-ifnotpresent.json

@@ -12,8 +12,20 @@ missing=()
 command -v jq >/dev/null || missing+=(jq)
 command -v bats >/dev/null || missing+=(bats)
 command -v wasm-opt >/dev/null || missing+=(binaryen)
+# The real-engine tests: curl and a registry on loopback, YAML as JSON, and a load generator.
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+command -v docker-registry >/dev/null || missing+=(docker-registry)
+command -v yq >/dev/null || missing+=(yq)
+command -v wrk >/dev/null || missing+=(wrk)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
   "${apt_get[@]}" update -qq
   DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq "${missing[@]}"
+fi
+
+# Where systemd runs, Debian's docker-registry package starts a registry on every interface as it
+# is installed; the tests start their own on 127.0.0.1.
+if [[ " ${missing[*]} " == *" docker-registry "* ]] && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then systemctl disable --now docker-registry; else sudo systemctl disable --now docker-registry; fi >/dev/null 2>&1 || true
 fi

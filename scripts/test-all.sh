@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints (host and wasm), unit and property tests, the release module
-# through the waPC host (e2e.bats), and a short fuzzing run. FUZZ_SECONDS=0 skips fuzzing.
+# through the waPC host (e2e.bats), the same e2e.bats under the real kwctl, policy-server and an
+# OCI registry (skipped, and said so, without kwctl and policy-server; a failure under CI=true),
+# and a short fuzzing run. FUZZ_SECONDS=0 skips fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+source tests/lib/kubewarden.bash
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -19,16 +22,36 @@ cargo clippy -p image-pull-policy -p baseline-accept -p baseline-sdk --target wa
 step "unit, fixture and property tests"
 cargo test -p image-pull-policy
 step "host tests"
-cargo test -p policy-host --profile host
+cargo test -p policy-host --profile host-dev
 
 step "release module and e2e.bats"
 make --no-print-directory policy.wasm host
 size=$(stat -c %s policy.wasm)
 echo "policy.wasm: $size bytes"
 if ((size > 400 * 1024)); then echo "policy.wasm is over the 400 KiB budget" >&2; exit 1; fi
-bats e2e.bats
+timeout -k 30 20m make --no-print-directory e2e-tests
+
+step "the real Kubewarden engine: e2e.bats under kwctl; policy-server; an OCI registry; kwctl's artifacts"
+missing=()
+kwctl=$(kubewarden_find kwctl) || missing+=("$(kubewarden_missing kwctl)")
+policy_server=$(kubewarden_find policy-server) || missing+=("$(kubewarden_missing policy-server)")
+if ((${#missing[@]} == 0)); then
+  echo "kwctl: $kwctl; policy-server: $policy_server"
+  timeout -k 30 40m make --no-print-directory e2e-tests-kwctl engine-tests \
+    KWCTL="$kwctl" POLICY_SERVER="$policy_server"
+  engine_pass="run ($("$kwctl" --version 2>/dev/null | head -n 1))"
+elif [ "${CI:-}" = true ]; then
+  printf '%s\n' "${missing[@]}" "CI=true: the real-engine pass may not be skipped" >&2
+  exit 1
+else
+  engine_pass="SKIPPED: ${missing[*]}"
+  echo "$engine_pass"
+fi
 
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   step "fuzzing, ${FUZZ_SECONDS:-20} s per target"
   fuzz/run.sh "${FUZZ_SECONDS:-20}"
 fi
+
+step "done"
+echo "the real Kubewarden engine pass: $engine_pass"

@@ -126,9 +126,10 @@ pub fn parse_request(input: &Value) -> Result<(AdmissionRequest, RequestSource)>
     Ok((request, source))
 }
 
-/// Reads a request from the text of a request file.
+/// Reads a request from the text of a request file. A file that is not JSON is reported with
+/// serde_json's message alone, as kwctl reports it.
 pub fn parse_request_str(text: &str) -> Result<(AdmissionRequest, RequestSource)> {
-    let value: Value = serde_json::from_str(text).context("request file is not valid JSON")?;
+    let value: Value = serde_json::from_str(text).map_err(|e| anyhow!(e))?;
     parse_request(&value)
 }
 
@@ -278,6 +279,20 @@ impl AdmissionResponse {
         })
     }
 
+    /// The rejection policy-evaluator gives when the policy fails to answer `validate` (a trap, a
+    /// waPC error, an answer it cannot read): kwctl prints it, and policy-server sends it.
+    pub fn internal_server_error(uid: &str, message: &str) -> AdmissionResponse {
+        AdmissionResponse {
+            uid: uid.to_owned(),
+            allowed: false,
+            status: Some(AdmissionResponseStatus {
+                message: Some(format!("internal server error: {message}")),
+                code: Some(500),
+            }),
+            ..Default::default()
+        }
+    }
+
     /// The single line `kwctl run` prints.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("an AdmissionResponse always serializes")
@@ -301,14 +316,40 @@ pub fn json_patch_base64(original: &Value, mutated: &Value) -> Result<Option<Str
     Ok(json_patch(original, mutated)?.map(|text| STANDARD.encode(text)))
 }
 
+/// A module's answer that is not the JSON document the waPC protocol asks for.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the policy answered `{function}` with something that is not a {expected} ({cause}): {preview}"
+)]
+pub struct InvalidAnswer {
+    pub function: &'static str,
+    pub expected: &'static str,
+    /// Why the answer could not be read; policy-evaluator's messages quote it.
+    pub cause: serde_json::Error,
+    /// The start of the answer.
+    pub preview: String,
+}
+
+impl InvalidAnswer {
+    fn new(
+        function: &'static str,
+        expected: &'static str,
+        cause: serde_json::Error,
+        bytes: &[u8],
+    ) -> Self {
+        InvalidAnswer {
+            function,
+            expected,
+            cause,
+            preview: preview(bytes),
+        }
+    }
+}
+
 /// Decodes a module's `validate` answer.
-pub fn decode_validation_response(bytes: &[u8]) -> Result<ValidationResponse> {
-    let mut response: ValidationResponse = serde_json::from_slice(bytes).map_err(|e| {
-        anyhow!(
-            "the policy answered `validate` with something that is not a ValidationResponse ({e}): {}",
-            preview(bytes)
-        )
-    })?;
+pub fn decode_validation_response(bytes: &[u8]) -> Result<ValidationResponse, InvalidAnswer> {
+    let mut response: ValidationResponse = serde_json::from_slice(bytes)
+        .map_err(|e| InvalidAnswer::new("validate", "ValidationResponse", e, bytes))?;
     if let Some(mutated) = response.mutated_object.as_mut() {
         mutated.sort_all_objects();
     }
@@ -316,12 +357,9 @@ pub fn decode_validation_response(bytes: &[u8]) -> Result<ValidationResponse> {
 }
 
 /// Decodes a module's `validate_settings` answer.
-pub fn decode_settings_response(bytes: &[u8]) -> Result<SettingsValidationResponse> {
+pub fn decode_settings_response(bytes: &[u8]) -> Result<SettingsValidationResponse, InvalidAnswer> {
     serde_json::from_slice(bytes).map_err(|e| {
-        anyhow!(
-            "the policy answered `validate_settings` with something that is not a SettingsValidationResponse ({e}): {}",
-            preview(bytes)
-        )
+        InvalidAnswer::new("validate_settings", "SettingsValidationResponse", e, bytes)
     })
 }
 

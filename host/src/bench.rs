@@ -175,7 +175,7 @@ pub fn run_mode(input: &BenchInput<'_>, mode: Mode) -> Result<Vec<BenchResult>> 
     let subjects = input.subjects;
     let payload = validate_payload(input.request, input.settings);
     let answer = |raw: Result<Vec<u8>, PolicyError>| -> Result<AdmissionResponse, PolicyError> {
-        let response = decode_validation_response(&raw?).map_err(PolicyError::InvalidResponse)?;
+        let response = decode_validation_response(&raw?)?;
         AdmissionResponse::from_validation_response(
             &input.request.uid,
             input.request.object.as_ref(),

@@ -18,7 +18,7 @@ use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeE
 
 use crate::admission::{
     decode_settings_response, decode_validation_response, settings_payload, validate_payload,
-    AdmissionRequest, AdmissionResponse, SettingsValidationResponse,
+    AdmissionRequest, AdmissionResponse, InvalidAnswer, SettingsValidationResponse,
 };
 
 /// How a policy failed to give a usable answer.
@@ -27,15 +27,65 @@ pub enum PolicyError {
     /// The module could not be compiled or linked.
     #[error("cannot load the policy module: {0:#}")]
     Load(anyhow::Error),
-    /// The waPC start functions failed (a trap in `_start` or `wapc_init`).
-    #[error("cannot initialize the policy instance: {0}")]
+    /// No instance could be made: the waPC start functions (`_start`, `wapc_init`) failed.
+    /// Worded as policy-evaluator words it.
+    #[error("unable to rehydrate wapc module: {0}")]
     Init(String),
     /// The guest trapped, returned a waPC error, or the call failed otherwise.
-    #[error("the policy failed while running `{function}`: {message}")]
-    Call { function: String, message: String },
+    #[error("the policy failed while running `{function}`: {}", describe_call_failure(.source))]
+    Call {
+        function: String,
+        source: wapc::errors::Error,
+    },
     /// The guest answered, but not with the JSON document the protocol asks for.
+    #[error(transparent)]
+    InvalidAnswer(#[from] InvalidAnswer),
+    /// The guest's answer cannot be turned into an AdmissionResponse.
     #[error("{0:#}")]
     InvalidResponse(anyhow::Error),
+}
+
+impl PolicyError {
+    /// What policy-evaluator says of this failure of `validate`, after `internal server error: `
+    /// (`kwctl run` prints that rejection, policy-server sends it).
+    pub fn evaluator_message(&self) -> String {
+        match self {
+            PolicyError::Call { source, .. } => source.to_string(),
+            PolicyError::InvalidAnswer(answer) => {
+                format!("invalid response from policy: {}", answer.cause)
+            }
+            PolicyError::InvalidResponse(error) => format!("invalid response format: {error:#}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// What policy-evaluator says of this failure of `validate_settings`: it reports the
+    /// settings as not valid with this message.
+    pub fn settings_message(&self) -> String {
+        match self {
+            PolicyError::Call { source, .. } => {
+                format!("Error invoking settings validation callback: {source:?}")
+            }
+            PolicyError::InvalidAnswer(answer) => {
+                format!("error: InvalidResponseWithError({:?})", answer.cause)
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The guest's own message, without waPC's prefix; a trap says what it is.
+fn describe_call_failure(error: &wapc::errors::Error) -> String {
+    match error {
+        // wasmtime-provider keeps only the Display of a trap, which is the wasm backtrace; say
+        // what it is. A panicking Rust policy ends this way, after printing its panic message
+        // on the inherited stderr.
+        wapc::errors::Error::GuestCallFailure(message) if message.contains("wasm backtrace") => {
+            format!("the module trapped (a panicking Rust policy ends this way, its message is printed above): {message}")
+        }
+        wapc::errors::Error::GuestCallFailure(message) => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// What the host does when a module makes a waPC host call.
@@ -162,12 +212,12 @@ impl Policy {
         let provider = self
             .pre
             .rehydrate(deadlines)
-            .map_err(|e| PolicyError::Init(e.to_string()))?;
+            .map_err(|e| PolicyError::Init(format!("cannot build Wasmtime engine: {e}")))?;
         let host = wapc::WapcHost::new(
             Box::new(provider),
             Some(host_callback(self.options.host_calls)),
         )
-        .map_err(|e| PolicyError::Init(e.to_string()))?;
+        .map_err(|e| PolicyError::Init(format!("cannot build Wapc host: {e}")))?;
         Ok(Instance { host })
     }
 }
@@ -219,21 +269,9 @@ impl Instance {
     pub fn call(&self, function: &str, payload: &[u8]) -> Result<Vec<u8>, PolicyError> {
         self.host
             .call(function, payload)
-            .map_err(|e| PolicyError::Call {
+            .map_err(|source| PolicyError::Call {
                 function: function.to_owned(),
-                message: match e {
-                    // wasmtime-provider keeps only the Display of a trap, which is the wasm
-                    // backtrace; say what it is. A panicking Rust policy ends this way, after
-                    // printing its panic message on the inherited stderr.
-                    wapc::errors::Error::GuestCallFailure(message)
-                        if message.contains("wasm backtrace") =>
-                    {
-                        format!("the module trapped (a panicking Rust policy ends this way, its message is printed above): {message}")
-                    }
-                    // Strip wapc's generic prefix: the guest's own message is the news.
-                    wapc::errors::Error::GuestCallFailure(message) => message,
-                    other => other.to_string(),
-                },
+                source,
             })
     }
 
@@ -243,7 +281,7 @@ impl Instance {
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<SettingsValidationResponse, PolicyError> {
         let answer = self.call("validate_settings", &settings_payload(settings))?;
-        decode_settings_response(&answer).map_err(PolicyError::InvalidResponse)
+        Ok(decode_settings_response(&answer)?)
     }
 
     /// Runs `validate` with an already-built payload and turns the answer into the
@@ -254,7 +292,7 @@ impl Instance {
         payload: &[u8],
     ) -> Result<AdmissionResponse, PolicyError> {
         let answer = self.call("validate", payload)?;
-        let response = decode_validation_response(&answer).map_err(PolicyError::InvalidResponse)?;
+        let response = decode_validation_response(&answer)?;
         AdmissionResponse::from_validation_response(&request.uid, request.object.as_ref(), response)
             .map_err(PolicyError::InvalidResponse)
     }

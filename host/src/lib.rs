@@ -11,7 +11,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_INPUT: i32 = 1;
 /// Exit status for a malformed command line (clap's own).
 pub const EXIT_USAGE: i32 = 2;
-/// Exit status when the policy says its settings are not valid.
-pub const EXIT_INVALID_SETTINGS: i32 = 3;
+/// Exit status when the policy says its settings are not valid: 1, as `kwctl run`, which exits 1
+/// on every error.
+pub const EXIT_INVALID_SETTINGS: i32 = 1;
 /// Exit status when the module failed: trap, waPC error, init failure, unusable answer.
 pub const EXIT_POLICY_FAILURE: i32 = 4;

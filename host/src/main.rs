@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
-use policy_host::admission::{self, AdmissionRequest};
+use policy_host::admission::{self, AdmissionRequest, AdmissionResponse};
 use policy_host::bench::{self, BenchInput, Mode, Subject};
 use policy_host::engine::{EngineOptions, HostCallOptions, Policy, PolicyError};
 use policy_host::{EXIT_INPUT, EXIT_INVALID_SETTINGS, EXIT_OK, EXIT_POLICY_FAILURE};
@@ -20,9 +20,11 @@ use policy_host::{EXIT_INPUT, EXIT_INVALID_SETTINGS, EXIT_OK, EXIT_POLICY_FAILUR
     version,
     about = "Run or time a Kubewarden waPC policy module the way kwctl and the policy server do",
     after_help = "Exit status: 0 the module answered (accepted, rejected or mutated); 1 unusable input \
-                  (request, settings or module file); 2 bad command line; 3 the policy says the settings \
-                  are not valid; 4 the module failed (trap, waPC error, init failure, answer that is not \
-                  the expected JSON)."
+                  (request, settings or module file) or settings the policy says are not valid, as \
+                  kwctl run; 2 bad command line; 4 (bench only) the module failed (trap, waPC error, \
+                  answer that is not the expected JSON). Like kwctl run, run answers such a failure \
+                  with a rejection (code 500), and reports a failure of validate_settings as settings \
+                  that are not valid."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -122,8 +124,10 @@ impl Failure {
 
 impl From<PolicyError> for Failure {
     fn from(error: PolicyError) -> Failure {
+        // kwctl exits 1 when it cannot make an instance; `run` answers every later failure as
+        // kwctl does, so the module failing is an exit status of `bench` alone.
         let code = match error {
-            PolicyError::Load(_) => EXIT_INPUT,
+            PolicyError::Load(_) | PolicyError::Init(_) => EXIT_INPUT,
             _ => EXIT_POLICY_FAILURE,
         };
         Failure {
@@ -198,21 +202,21 @@ fn read_settings(common: &Common) -> anyhow::Result<Map<String, Value>> {
     }
 }
 
+/// Runs `validate_settings`. As in kwctl, a module that fails to answer it (a trap, an answer
+/// that is not JSON) has settings that are not valid, with policy-evaluator's message.
 fn check_settings(
     instance: &policy_host::engine::Instance,
     settings: &Map<String, Value>,
 ) -> Result<(), Failure> {
-    let answer = instance.validate_settings(settings)?;
-    if !answer.valid {
-        return Err(Failure {
-            code: EXIT_INVALID_SETTINGS,
-            error: anyhow!(
-                "Provided settings are not valid: {}",
-                answer.message.unwrap_or_default()
-            ),
-        });
-    }
-    Ok(())
+    let message = match instance.validate_settings(settings) {
+        Ok(answer) if answer.valid => return Ok(()),
+        Ok(answer) => answer.message.unwrap_or_default(),
+        Err(error) => error.settings_message(),
+    };
+    Err(Failure {
+        code: EXIT_INVALID_SETTINGS,
+        error: anyhow!("Provided settings are not valid: {message}"),
+    })
 }
 
 fn run(args: RunArgs) -> Result<(), Failure> {
@@ -225,7 +229,15 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     // One instance for both calls, as kwctl run does.
     let instance = loaded.policy.instantiate()?;
     check_settings(&instance, &loaded.settings)?;
-    let response = instance.validate(&loaded.request, &loaded.settings)?;
+    // A policy that fails to answer is a rejection, as policy-evaluator makes it.
+    let response = instance
+        .validate(&loaded.request, &loaded.settings)
+        .unwrap_or_else(|error| {
+            AdmissionResponse::internal_server_error(
+                &loaded.request.uid,
+                &error.evaluator_message(),
+            )
+        });
     println!("{}", response.to_line());
     Ok(())
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{baseline_accept, write_wat, Validate, VALID_SETTINGS};
+use common::{baseline_accept, wat_guest, write_wat, Validate, VALID_SETTINGS};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_policy-host");
@@ -23,11 +23,19 @@ const REQUEST: &str = r#"{
                                       "imagePullPolicy": "IfNotPresent"}]}}
 }"#;
 
+/// Writes a scratch file. Tests run in parallel and several write the same file: each writes its
+/// own copy and renames it into place, so that no test reads a file another one is rewriting.
 fn scratch(name: &str, contents: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
+    let thread = format!("{:?}", std::thread::current().id());
+    let draft = dir.join(format!(
+        "{name}.{}.draft",
+        thread.trim_start_matches("ThreadId(").trim_end_matches(')')
+    ));
+    std::fs::write(&draft, contents).unwrap();
+    std::fs::rename(&draft, &path).unwrap();
     path
 }
 
@@ -233,7 +241,7 @@ fn bench_readable_output_names_request_and_module() {
 }
 
 #[test]
-fn settings_are_passed_and_invalid_settings_exit_3() {
+fn settings_are_passed_and_invalid_settings_exit_1_as_in_kwctl() {
     let module = write_wat(
         "invalid-settings",
         r#"{"valid":false,"message":"allowLatest must be a boolean"}"#,
@@ -247,7 +255,7 @@ fn settings_are_passed_and_invalid_settings_exit_3() {
         r#"{"allowLatest":1}"#,
         s(&module),
     ]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(
         stderr(&out).contains("Provided settings are not valid: allowLatest must be a boolean"),
@@ -303,33 +311,122 @@ fn rejection_is_printed_and_exits_0() {
     );
 }
 
-#[test]
-fn trap_and_garbage_answers_exit_4_with_a_message() {
-    let trap = write_wat("trap", VALID_SETTINGS, &Validate::Trap);
-    let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&trap)]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(out.stdout.is_empty());
-    assert!(
-        stderr(&out).contains("the policy failed while running `validate`"),
-        "{}",
-        stderr(&out)
-    );
+/// The AdmissionResponse line printed for a module that fails to answer `validate`, as kwctl
+/// 1.35 prints it (checked against kwctl with the same guests).
+fn internal_server_error_line(message: &str) -> String {
+    format!(
+        "{{\"uid\":\"1299d386-525b-4032-98ae-1949f69f9cfc\",\"allowed\":false,\"status\":{{\"message\":{},\"code\":500}},\"auditAnnotations\":null,\"warnings\":null}}\n",
+        serde_json::to_string(&format!("internal server error: {message}")).unwrap()
+    )
+}
 
+#[test]
+fn a_module_failing_validate_is_a_rejection_as_in_kwctl() {
+    let request = bare_request();
     let garbage = write_wat(
         "garbage",
         VALID_SETTINGS,
         &Validate::Respond("{oops".into()),
     );
-    let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&garbage)]);
-    assert_eq!(out.status.code(), Some(4));
+    let out = policy_host(&["run", "--request-path", s(&request), s(&garbage)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        internal_server_error_line(
+            "invalid response from policy: key must be a string at line 1 column 2"
+        )
+    );
+
+    let guest_error = write_wat(
+        "guest-error",
+        VALID_SETTINGS,
+        &Validate::GuestError("boom".into()),
+    );
+    let out = policy_host(&["run", "--request-path", s(&request), s(&guest_error)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        internal_server_error_line("Guest call failure: boom")
+    );
+
+    let trap = write_wat("trap", VALID_SETTINGS, &Validate::Trap);
+    let out = policy_host(&["run", "--request-path", s(&request), s(&trap)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let response: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["code"], 500);
+    let message = response["status"]["message"].as_str().unwrap();
     assert!(
-        stderr(&out).contains("not a ValidationResponse"),
+        message.starts_with(
+            "internal server error: Guest call failure: error while executing at wasm backtrace:"
+        ),
+        "{message}"
+    );
+
+    // bench has nothing to time: it fails.
+    let out = policy_host(&["bench", "--request-path", s(&request), s(&trap)]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn a_module_failing_validate_settings_has_invalid_settings_as_in_kwctl() {
+    let garbage = write_wat(
+        "settings-garbage",
+        "{oops",
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
+    let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&garbage)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        "Error: Provided settings are not valid: error: InvalidResponseWithError(Error(\"key must be a string\", line: 1, column: 2))\n"
+    );
+
+    // The guest answers validate_settings in the `then` branch of its dispatch.
+    let wat = wat_guest(
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
+    let trapping = wat.replace(
+        "(then (call $guest_response (i32.const 0)",
+        "(then unreachable (call $guest_response (i32.const 0)",
+    );
+    assert_ne!(trapping, wat);
+    let trap = scratch("settings-trap.wat", &trapping);
+    let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&trap)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(
+            "Error: Provided settings are not valid: Error invoking settings validation callback: GuestCallFailure(\"error while executing at wasm backtrace:"
+        ),
         "{}",
         stderr(&out)
     );
+}
 
-    let out = policy_host(&["bench", "--request-path", s(&bare_request()), s(&trap)]);
-    assert_eq!(out.status.code(), Some(4));
+#[test]
+fn a_module_failing_wapc_init_exits_1_as_in_kwctl() {
+    let wat = wat_guest(
+        VALID_SETTINGS,
+        &Validate::Respond(r#"{"accepted":true}"#.into()),
+    );
+    let trapping = wat.replace(
+        r#"(func (export "wapc_init"))"#,
+        r#"(func (export "wapc_init") unreachable)"#,
+    );
+    assert_ne!(trapping, wat);
+    let module = scratch("init-trap.wat", &trapping);
+    let out = policy_host(&["run", "--request-path", s(&bare_request()), s(&module)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).starts_with(
+            "Error: unable to rehydrate wapc module: cannot build Wapc host: Initialization failed: "
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -351,6 +448,11 @@ fn unusable_input_exits_1() {
         "{}",
         stderr(&out)
     );
+    // kwctl prints serde_json's message alone for a request file that is not JSON.
+    let not_json = scratch("not-json.json", "not json");
+    let out = policy_host(&["run", "--request-path", s(&not_json), s(&module)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "Error: expected ident at line 1 column 2\n");
     let not_a_request = scratch("not-a-request.json", r#"{"kind": "Pod"}"#);
     let out = policy_host(&["run", "--request-path", s(&not_a_request), s(&module)]);
     assert_eq!(out.status.code(), Some(1));

@@ -65,10 +65,21 @@ fn mutation_becomes_a_patch() {
 fn trap_is_a_call_failure() {
     let err = validate(&policy(Validate::Trap), json!({})).err().unwrap();
     match &err {
-        PolicyError::Call { function, message } => {
+        PolicyError::Call { function, .. } => {
             assert_eq!(function, "validate");
-            assert!(message.starts_with("the module trapped"), "{message}");
+            let message = err.to_string();
+            assert!(
+                message
+                    .starts_with("the policy failed while running `validate`: the module trapped"),
+                "{message}"
+            );
             assert!(message.contains("wasm backtrace"), "{message}");
+            assert!(
+                err.evaluator_message()
+                    .starts_with("Guest call failure: error while executing at wasm backtrace:"),
+                "{}",
+                err.evaluator_message()
+            );
         }
         other => panic!("unexpected error {other:?}"),
     }
@@ -90,7 +101,7 @@ fn answer_that_is_not_json_is_reported() {
     let err = validate(&policy(Validate::Respond("not json".into())), json!({}))
         .err()
         .unwrap();
-    assert!(matches!(err, PolicyError::InvalidResponse(_)), "{err:?}");
+    assert!(matches!(err, PolicyError::InvalidAnswer(_)), "{err:?}");
     assert!(
         err.to_string().contains("not a ValidationResponse"),
         "{err}"
