@@ -101,6 +101,8 @@ fn text(bytes: &[u8]) -> String {
 /// A registry on 127.0.0.1 with its own storage, stopped when dropped.
 struct Registry {
     address: String,
+    /// `user:password` when the registry asks for them.
+    auth: String,
     pid: u32,
     log: PathBuf,
     sources: PathBuf,
@@ -108,21 +110,37 @@ struct Registry {
 
 impl Registry {
     fn start(dir: &Path) -> Option<Registry> {
+        Registry::start_with(dir, &[])
+    }
+
+    /// A registry that serves only `user` with `password` (basic auth).
+    fn start_with_credentials(dir: &Path, user: &str, password: &str) -> Option<Registry> {
+        Registry::start_with(dir, &[user, password])
+    }
+
+    fn start_with(dir: &Path, credentials: &[&str]) -> Option<Registry> {
         if !Path::new("/usr/bin/docker-registry").exists()
             && bash("command -v docker-registry", &[]).status.code() != Some(0)
         {
             unavailable("docker-registry is not installed (Debian package docker-registry)");
             return None;
         }
+        if !credentials.is_empty() && bash("command -v htpasswd", &[]).status.code() != Some(0) {
+            unavailable("htpasswd is not installed (Debian package apache2-utils)");
+            return None;
+        }
+        let mut args = vec![dir.to_str().unwrap()];
+        args.extend(credentials);
         let out = bash(
-            r#"registry_start "$1" >&2 && echo "$REGISTRY $REGISTRY_PID""#,
-            &[dir.to_str().unwrap()],
+            r#"registry_start "$@" >&2 && echo "$REGISTRY $REGISTRY_PID""#,
+            &args,
         );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let line = text(&out.stdout);
         let (address, pid) = line.trim().split_once(' ').unwrap();
         Some(Registry {
             address: address.to_owned(),
+            auth: credentials.join(":"),
             pid: pid.parse().unwrap(),
             log: dir.join("registry.log"),
             sources: dir.join("sources.yml"),
@@ -132,7 +150,9 @@ impl Registry {
     /// Runs a function of `registry.bash` against this registry; its output, trimmed.
     fn call(&self, function: &str, args: &[&str]) -> String {
         let mut command = bash_command(&format!(r#"{function} "$@""#), args);
-        command.env("REGISTRY", &self.address);
+        command
+            .env("REGISTRY", &self.address)
+            .env("REGISTRY_AUTH", &self.auth);
         let out = bounded(command);
         assert_eq!(
             out.status.code(),
@@ -573,4 +593,56 @@ fn a_replay_refuses_a_call_that_was_not_recorded_next() {
             Err("Callback evaluation failure: the list of recorded responses is empty".to_owned()),
         ]
     );
+}
+
+#[test]
+fn credentials_come_from_the_docker_config() {
+    let dir = scratch("credentials");
+    let Some(registry) = Registry::start_with_credentials(&dir, "alice", "s3cret") else {
+        return;
+    };
+    let pushed = registry.push_image("private/app", "1.0", "private");
+    let images = [registry.image("private/app:1.0")];
+    let sources = registry.sources.to_str().unwrap();
+    let docker_config = |name: &str, auth: Option<&str>| {
+        let config = dir.join(name);
+        std::fs::create_dir_all(&config).unwrap();
+        if let Some(auth) = auth {
+            use base64::Engine as _;
+            let auth = base64::engine::general_purpose::STANDARD.encode(auth);
+            std::fs::write(
+                config.join("config.json"),
+                json!({ "auths": { &registry.address: { "auth": auth } } }).to_string(),
+            )
+            .unwrap();
+        }
+        config.to_str().unwrap().to_owned()
+    };
+    let answer = |config: &str| {
+        same_under_both(
+            &dir,
+            &images,
+            &[
+                "--sources-path",
+                sources,
+                "--docker-config-json-path",
+                config,
+            ],
+        )
+        .remove(0)
+    };
+    assert_eq!(
+        answer(&docker_config("good", Some("alice:s3cret"))),
+        digest(&pushed)
+    );
+    for refused in [
+        answer(&docker_config("none", None)),
+        answer(&docker_config("wrong", Some("alice:wrong"))),
+    ] {
+        let message = error(&refused);
+        assert!(
+            message.starts_with("Callback evaluation failure: Fail to interact with OCI registry:"),
+            "{message}"
+        );
+    }
 }
