@@ -179,17 +179,21 @@ impl Registry {
         format!("{}/{repo_and_tag}", self.address)
     }
 
-    /// How many times the registry has served a manifest of `repo` (HEAD or GET) so far.
-    fn manifest_reads(&self, repo: &str) -> usize {
+    /// How many times the registry has served a manifest of `repo` (HEAD or GET) so far: any
+    /// manifest, or the one `reference` names.
+    fn manifest_reads(&self, repo: &str, reference: Option<&str>) -> usize {
         let uri = format!("http.request.uri=/v2/{repo}/manifests/");
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter(|line| {
                 line.contains("response completed")
-                    && line.contains(&uri)
                     && (line.contains("http.request.method=HEAD")
                         || line.contains("http.request.method=GET"))
+                    && match reference {
+                        Some(reference) => line.contains(&format!("{uri}{reference} ")),
+                        None => line.contains(&uri),
+                    }
             })
             .count()
     }
@@ -354,7 +358,7 @@ fn one_run_asks_the_registry_once_per_image() {
     let image = registry.image("cached:1");
     let sources = registry.sources.to_str().unwrap();
     for host in Host::all() {
-        let before = registry.manifest_reads("cached");
+        let before = registry.manifest_reads("cached", None);
         let answers = host.answers(
             &dir,
             &[image.clone(), image.clone(), image.clone()],
@@ -362,7 +366,7 @@ fn one_run_asks_the_registry_once_per_image() {
         );
         assert_eq!(answers, vec![digest(&pushed); 3], "{host:?}");
         assert_eq!(
-            registry.manifest_reads("cached") - before,
+            registry.manifest_reads("cached", None) - before,
             1,
             "{host:?}: a repeated image is answered from the cache"
         );
@@ -472,7 +476,7 @@ fn a_capability_not_allowed_is_refused_before_any_request() {
             )]
         );
     }
-    assert_eq!(registry.manifest_reads("app"), 0);
+    assert_eq!(registry.manifest_reads("app", None), 0);
     let allowed = same_under_both(
         &dir,
         &[registry.image("app:1.0")],
@@ -645,4 +649,202 @@ fn credentials_come_from_the_docker_config() {
             "{message}"
         );
     }
+}
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `policy-server` on 127.0.0.1, killed when dropped.
+struct PolicyServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PolicyServer {
+    /// Starts the server with a policies file and waits until it is ready.
+    fn start(binary: &Path, dir: &Path, policies: &str, sources: &Path) -> PolicyServer {
+        let policies_path = dir.join("policies.yml");
+        std::fs::write(&policies_path, policies).unwrap();
+        let (port, readiness) = (free_port(), free_port());
+        let log = std::fs::File::create(dir.join("policy-server.log")).unwrap();
+        let child = Command::new(binary)
+            .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--readiness-probe-port", &readiness.to_string()])
+            .arg("--policies")
+            .arg(&policies_path)
+            .arg("--policies-download-dir")
+            .arg(dir.join("downloads"))
+            .arg("--sigstore-cache-dir")
+            .arg(dir.join("sigstore"))
+            .arg("--sources-path")
+            .arg(sources)
+            .args([
+                "--ignore-kubernetes-connection-failure",
+                "--log-level",
+                "info",
+                "--log-no-color",
+            ])
+            .env("XDG_CACHE_HOME", dir.join("xdg-cache"))
+            .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut server = PolicyServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(COMMAND_TIMEOUT_SECS);
+        loop {
+            let ready = Command::new("curl")
+                .args(["-fsS", "-o", "/dev/null", "--max-time", "2"])
+                .arg(format!("http://127.0.0.1:{readiness}/readiness"))
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            if ready.success() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "policy-server exited ({status}): {}",
+                    std::fs::read_to_string(dir.join("policy-server.log")).unwrap()
+                );
+            }
+            assert!(Instant::now() < deadline, "policy-server did not get ready");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Posts the test request to a policy; the response's message, as host answers.
+    fn answers(&self, policy: &str) -> Vec<HostAnswer> {
+        let review = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{REQUEST}}}"#
+        );
+        let mut command = Command::new("curl");
+        command
+            .args([
+                "-fsS",
+                "--max-time",
+                "30",
+                "-H",
+                "Content-Type: application/json",
+            ])
+            .args(["--data-binary", &review])
+            .arg(format!("http://127.0.0.1:{}/validate/{policy}", self.port));
+        let out = bounded(command);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let message = review["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no message in {review}"));
+        host_answers(message)
+    }
+}
+
+impl Drop for PolicyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The guest, annotated by kwctl (policy-server refuses a module without metadata), declaring
+/// the capability it calls.
+fn annotated_guest(kwctl: &Path, dir: &Path, images: &[String]) -> PathBuf {
+    let guest = write_wasm(
+        &format!("digests-{:x}", fxhash(images)),
+        VALID_SETTINGS,
+        &Validate::ManifestDigests(images.to_vec()),
+    );
+    let metadata = dir.join("metadata.yml");
+    std::fs::write(
+        &metadata,
+        "rules:\n  - apiGroups: [\"\"]\n    apiVersions: [v1]\n    resources: [pods]\n    \
+         operations: [CREATE]\nmutating: false\ncontextAware: false\nexecutionMode: kubewarden-wapc\n\
+         backgroundAudit: false\nhostCapabilities: [\"oci/v1/manifest_digest\"]\n\
+         annotations:\n  io.kubewarden.policy.title: digest-echo\n",
+    )
+    .unwrap();
+    let annotated = dir.join("annotated-guest.wasm");
+    let mut command = Command::new(kwctl);
+    command
+        .env("XDG_CACHE_HOME", dir.join("xdg-cache"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .arg("annotate")
+        .arg("-m")
+        .arg(&metadata)
+        .arg("-o")
+        .arg(&annotated)
+        .arg(&guest);
+    let out = bounded(command);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    annotated
+}
+
+#[test]
+fn policy_server_answers_only_a_policy_granted_the_capability() {
+    let dir = scratch("policy-server");
+    let Some(kwctl) = kwctl() else {
+        return;
+    };
+    let Some(server_binary) = kubewarden_binary("policy-server", "POLICY_SERVER") else {
+        unavailable("policy-server not found ($POLICY_SERVER, PATH, ../shared/kubewarden/bin)");
+        return;
+    };
+    let Some(registry) = Registry::start(&dir) else {
+        return;
+    };
+    let pushed = registry.push_image("app", "1.0", "app");
+    let images = [registry.image("app:1.0"), registry.image("app:9.9")];
+    let module = annotated_guest(&kwctl, &dir, &images);
+    let policies = format!(
+        "granted:\n  module: file://{module}\n  hostCapabilities: [\"oci/v1/manifest_digest\"]\n\
+         not-granted:\n  module: file://{module}\n",
+        module = module.display()
+    );
+    let server = PolicyServer::start(&server_binary, &dir, &policies, &registry.sources);
+    let granted = server.answers("granted");
+    assert_eq!(granted[0], digest(&pushed));
+    let unknown = error(&granted[1]);
+    assert!(
+        unknown.starts_with("Callback evaluation failure: Fail to interact with OCI registry:")
+            && unknown.contains("manifest unknown"),
+        "{unknown}"
+    );
+    // The engine keeps a digest for 60 seconds: a tag moved since is not seen yet.
+    let moved = registry.push_image("app", "1.0", "app, moved");
+    assert_ne!(moved, pushed);
+    let reads = registry.manifest_reads("app", Some("1.0"));
+    let unknown_reads = registry.manifest_reads("app", Some("9.9"));
+    assert_eq!(server.answers("granted")[0], digest(&pushed));
+    assert_eq!(registry.manifest_reads("app", Some("1.0")), reads);
+    // A failure is not kept: the unknown tag is asked again (HEAD, then GET).
+    assert_eq!(
+        registry.manifest_reads("app", Some("9.9")) - unknown_reads,
+        2
+    );
+    // A policy without the grant (the policies file's default) gets the engine's refusal for
+    // every call, and the registry is never asked.
+    let reads = registry.manifest_reads("app", None);
+    let refused = "Policy has not been granted access to the 'oci/v1/manifest_digest' host \
+                   capability. The violation has been reported.";
+    assert_eq!(
+        server.answers("not-granted"),
+        vec![Err(refused.to_owned()), Err(refused.to_owned())]
+    );
+    assert_eq!(registry.manifest_reads("app", None), reads);
+    // policy-host, a new process, sees the moved tag; its other answer is the server's.
+    let ours = Host::PolicyHost.answers(
+        &dir,
+        &images,
+        &["--sources-path", registry.sources.to_str().unwrap()],
+    );
+    assert_eq!(ours, vec![digest(&moved), granted[1].clone()]);
 }
