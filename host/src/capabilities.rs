@@ -39,19 +39,6 @@ pub struct HostCapabilityArgs {
     pub replay_host_capabilities_interactions: Option<PathBuf>,
 }
 
-impl Default for HostCapabilityArgs {
-    /// kwctl's defaults: every capability allowed, answered live.
-    fn default() -> HostCapabilityArgs {
-        HostCapabilityArgs {
-            allowed_host_capabilities: vec!["*".to_owned()],
-            sources_path: None,
-            docker_config_json_path: None,
-            record_host_capabilities_interactions: None,
-            replay_host_capabilities_interactions: None,
-        }
-    }
-}
-
 /// Why the host capabilities cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CapabilitiesError {
