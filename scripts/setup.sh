@@ -12,10 +12,12 @@ missing=()
 command -v jq >/dev/null || missing+=(jq)
 command -v bats >/dev/null || missing+=(bats)
 command -v wasm-opt >/dev/null || missing+=(binaryen)
-# The real-engine tests: curl and a registry on loopback, YAML as JSON, and a load generator.
+# The real-engine tests: curl, a registry on loopback (htpasswd for its basic-auth variant), YAML
+# as JSON, and a load generator.
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
+command -v htpasswd >/dev/null || missing+=(apache2-utils)
 command -v yq >/dev/null || missing+=(yq)
 command -v wrk >/dev/null || missing+=(wrk)
 if ((${#missing[@]})); then

@@ -20,6 +20,7 @@ use crate::admission::{
     decode_settings_response, decode_validation_response, settings_payload, validate_payload,
     AdmissionRequest, AdmissionResponse, InvalidAnswer, SettingsValidationResponse,
 };
+use crate::capabilities::HostCapabilities;
 
 /// How a policy failed to give a usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -89,18 +90,21 @@ fn describe_call_failure(error: &wapc::errors::Error) -> String {
 }
 
 /// What the host does when a module makes a waPC host call.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct HostCallOptions {
     /// Print the records the policy sends to `kubewarden/tracing/log` on stderr.
     pub show_logs: bool,
+    /// The capabilities the policy may call and where their answers come from.
+    pub capabilities: Arc<HostCapabilities>,
 }
 
 /// Answers the waPC host calls of a policy.
 ///
 /// `kubewarden/tracing/log` succeeds with an empty answer, like policy-evaluator's
-/// `host_callback` (the SDK's log drain panics when this call fails). Every other capability
-/// (OCI, DNS, crypto, Kubernetes, sigstore) needs the outside world: it fails with a message
-/// the guest receives as the host error, and the guest decides what to do.
+/// `host_callback` (the SDK's log drain panics when this call fails), and is never gated.
+/// Every other call goes to [`HostCapabilities`]: `oci/v1/manifest_digest` is answered as the
+/// engine answers it; the others (DNS, crypto, Kubernetes, sigstore) fail with a message the
+/// guest receives as the host error, and the guest decides what to do.
 pub fn host_callback(options: HostCallOptions) -> Box<wapc::HostCallback> {
     Box::new(
         move |_id: u64,
@@ -119,17 +123,16 @@ pub fn host_callback(options: HostCallOptions) -> Box<wapc::HostCallback> {
                     }
                     Ok(Vec::new())
                 }
-                _ => Err(format!(
-                    "policy-host does not provide the host capability {binding}/{namespace}/{operation}"
-                )
-                .into()),
+                _ => Ok(options
+                    .capabilities
+                    .call(binding, namespace, operation, payload)?),
             }
         },
     )
 }
 
 /// Engine settings.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct EngineOptions {
     /// Interrupt guest code after this many seconds, as the policy server's `--policy-timeout`
     /// does (wasmtime epoch interruption, one tick a second). `None`: no interruption, as
@@ -215,7 +218,7 @@ impl Policy {
             .map_err(|e| PolicyError::Init(format!("cannot build Wasmtime engine: {e}")))?;
         let host = wapc::WapcHost::new(
             Box::new(provider),
-            Some(host_callback(self.options.host_calls)),
+            Some(host_callback(self.options.host_calls.clone())),
         )
         .map_err(|e| PolicyError::Init(format!("cannot build Wapc host: {e}")))?;
         Ok(Instance { host })

@@ -3,7 +3,10 @@
 
 pub mod admission;
 pub mod bench;
+pub mod capabilities;
 pub mod engine;
+pub mod oci;
+pub mod session;
 
 /// Exit status when the module answered (accepted, rejected or mutated).
 pub const EXIT_OK: i32 = 0;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use policy_host::admission::{self, AdmissionRequest, AdmissionResponse};
 use policy_host::bench::{self, BenchInput, Mode, Subject};
+use policy_host::capabilities::{HostCapabilities, HostCapabilityArgs};
 use policy_host::engine::{EngineOptions, HostCallOptions, Policy, PolicyError};
 use policy_host::{EXIT_INPUT, EXIT_INVALID_SETTINGS, EXIT_OK, EXIT_POLICY_FAILURE};
 
@@ -57,6 +58,9 @@ struct Common {
     /// (wasmtime epoch interruption). Off by default, as in kwctl
     #[arg(long, value_name = "SECONDS")]
     policy_timeout: Option<u64>,
+
+    #[command(flatten)]
+    host_capabilities: HostCapabilityArgs,
 
     /// The policy module (.wasm)
     policy: PathBuf,
@@ -161,15 +165,20 @@ struct Loaded {
     options: EngineOptions,
 }
 
-fn load(common: &Common, host_calls: HostCallOptions) -> Result<Loaded, Failure> {
+fn load(common: &Common, show_logs: bool) -> Result<Loaded, Failure> {
     let text = read_request(&common.request_path).map_err(Failure::input)?;
     let (request, _source) = admission::parse_request_str(&text).map_err(Failure::input)?;
     let settings = read_settings(common).map_err(Failure::input)?;
+    let capabilities =
+        HostCapabilities::new(&common.host_capabilities).map_err(|e| Failure::input(e.into()))?;
     let options = EngineOptions {
         policy_timeout_secs: common.policy_timeout,
-        host_calls,
+        host_calls: HostCallOptions {
+            show_logs,
+            capabilities: capabilities.into(),
+        },
     };
-    let policy = Policy::from_file(&common.policy, options).map_err(Failure::input)?;
+    let policy = Policy::from_file(&common.policy, options.clone()).map_err(Failure::input)?;
     Ok(Loaded {
         request,
         settings,
@@ -220,25 +229,28 @@ fn check_settings(
 }
 
 fn run(args: RunArgs) -> Result<(), Failure> {
-    let loaded = load(
-        &args.common,
-        HostCallOptions {
-            show_logs: args.show_logs,
-        },
-    )?;
+    let loaded = load(&args.common, args.show_logs)?;
     // One instance for both calls, as kwctl run does.
     let instance = loaded.policy.instantiate()?;
     check_settings(&instance, &loaded.settings)?;
+    let response = instance.validate(&loaded.request, &loaded.settings);
+    finish_host_capabilities(&loaded.options)?;
     // A policy that fails to answer is a rejection, as policy-evaluator makes it.
-    let response = instance
-        .validate(&loaded.request, &loaded.settings)
-        .unwrap_or_else(|error| {
-            AdmissionResponse::internal_server_error(
-                &loaded.request.uid,
-                &error.evaluator_message(),
-            )
-        });
+    let response = response.unwrap_or_else(|error| {
+        AdmissionResponse::internal_server_error(&loaded.request.uid, &error.evaluator_message())
+    });
     println!("{}", response.to_line());
+    Ok(())
+}
+
+/// Writes a recorded session (also after a failed evaluation), and warns of recorded calls
+/// that a replay left unused.
+fn finish_host_capabilities(options: &EngineOptions) -> Result<(), Failure> {
+    match options.host_calls.capabilities.finish() {
+        Ok(Some(warning)) => eprintln!("Warning: {warning}"),
+        Ok(None) => {}
+        Err(error) => return Err(Failure::input(error.into())),
+    }
     Ok(())
 }
 
@@ -252,14 +264,14 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
     if args.iterations == 0 {
         return Err(Failure::input(anyhow!("--iterations must be at least 1")));
     }
-    let loaded = load(&args.common, HostCallOptions::default())?;
+    let loaded = load(&args.common, false)?;
     let mut subjects = vec![Subject {
         policy: loaded.policy,
         name: file_name(&args.common.policy),
     }];
     for path in &args.baselines {
         subjects.push(Subject {
-            policy: Policy::from_file(path, loaded.options).map_err(Failure::input)?,
+            policy: Policy::from_file(path, loaded.options.clone()).map_err(Failure::input)?,
             name: file_name(path),
         });
     }
@@ -316,7 +328,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
             println!("peak RSS of this process: {kib} KiB");
         }
     }
-    Ok(())
+    finish_host_capabilities(&loaded.options)
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), for the benchmark's memory figures.

@@ -3,6 +3,7 @@
 #
 #   source tests/lib/registry.bash
 #   registry_start "$dir"                 # sets REGISTRY=127.0.0.1:PORT, REGISTRY_LOG, REGISTRY_SOURCES
+#   registry_start "$dir" alice secret    # the same, behind basic auth (REGISTRY_AUTH=alice:secret)
 #   digest=$(registry_push_image app 1.0 "some content")
 #   index=$(registry_push_index app multi)
 #   registry_stop
@@ -14,17 +15,32 @@ registry_free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# registry_start DIR: serves a new, empty registry whose storage, config and log live in DIR.
-# Exports REGISTRY (host:port), REGISTRY_PID, REGISTRY_LOG and REGISTRY_SOURCES (a sources file
-# that lets kwctl and policy-server use the registry over plain HTTP).
+# registry_start DIR [USER PASSWORD]: serves a new, empty registry whose storage, config and log
+# live in DIR; with USER and PASSWORD, only to them (basic auth, htpasswd). Exports REGISTRY
+# (host:port), REGISTRY_PID, REGISTRY_LOG, REGISTRY_SOURCES (a sources file that lets kwctl and
+# policy-server use the registry over plain HTTP) and REGISTRY_AUTH (USER:PASSWORD, or empty),
+# which the functions below send.
 registry_start() {
-  local dir=$1 port i
+  local dir=$1 user=${2:-} password=${3:-} port i auth_config=
   command -v docker-registry >/dev/null || {
     echo "docker-registry is not installed (Debian package docker-registry)" >&2
     return 1
   }
   mkdir -p "$dir/storage"
   port=$(registry_free_port)
+  REGISTRY_AUTH=
+  if [ -n "$user" ]; then
+    command -v htpasswd >/dev/null || {
+      echo "htpasswd is not installed (Debian package apache2-utils)" >&2
+      return 1
+    }
+    htpasswd -cbB "$dir/htpasswd" "$user" "$password" 2>/dev/null
+    auth_config="auth:
+  htpasswd:
+    realm: test-registry
+    path: $dir/htpasswd"
+    REGISTRY_AUTH=$user:$password
+  fi
   cat >"$dir/registry.yml" <<EOF
 version: 0.1
 log:
@@ -36,6 +52,7 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:$port
+$auth_config
 EOF
   REGISTRY_LOG=$dir/registry.log
   docker-registry serve "$dir/registry.yml" >"$REGISTRY_LOG" 2>&1 &
@@ -43,9 +60,9 @@ EOF
   REGISTRY=127.0.0.1:$port
   REGISTRY_SOURCES=$dir/sources.yml
   printf 'insecure_sources:\n  - "%s"\n' "$REGISTRY" >"$REGISTRY_SOURCES"
-  export REGISTRY REGISTRY_PID REGISTRY_LOG REGISTRY_SOURCES
+  export REGISTRY REGISTRY_PID REGISTRY_LOG REGISTRY_SOURCES REGISTRY_AUTH
   for i in $(seq 100); do
-    curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null && return 0
+    registry_curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null && return 0
     kill -0 "$REGISTRY_PID" 2>/dev/null || break
     sleep 0.1
   done
@@ -63,6 +80,15 @@ registry_stop() {
   unset REGISTRY_PID
 }
 
+# curl, with the registry's credentials when it has some.
+registry_curl() {
+  if [ -n "${REGISTRY_AUTH:-}" ]; then
+    curl -u "$REGISTRY_AUTH" "$@"
+  else
+    curl "$@"
+  fi
+}
+
 # sha256:<hex> of a file.
 registry_digest_of() {
   printf 'sha256:%s' "$(sha256sum "$1" | cut -d' ' -f1)"
@@ -72,12 +98,12 @@ registry_digest_of() {
 registry_push_blob() {
   local repo=$1 file=$2 digest location
   digest=$(registry_digest_of "$file")
-  location=$(curl -fsS -X POST -D - -o /dev/null "http://$REGISTRY/v2/$repo/blobs/uploads/" |
+  location=$(registry_curl -fsS -X POST -D - -o /dev/null "http://$REGISTRY/v2/$repo/blobs/uploads/" |
     tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
   [ -n "$location" ] || { echo "no upload location for $repo" >&2; return 1; }
   case $location in http*) ;; *) location=http://$REGISTRY$location ;; esac
   case $location in *\?*) location=$location\&digest=$digest ;; *) location=$location\?digest=$digest ;; esac
-  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$file" -o /dev/null "$location"
+  registry_curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$file" -o /dev/null "$location"
   printf '%s\n' "$digest"
 }
 
@@ -85,7 +111,7 @@ registry_push_blob() {
 # or digest; prints its digest.
 registry_push_manifest() {
   local repo=$1 reference=$2 file=$3 media_type=$4
-  curl -fsS -X PUT -H "Content-Type: $media_type" --data-binary "@$file" -o /dev/null \
+  registry_curl -fsS -X PUT -H "Content-Type: $media_type" --data-binary "@$file" -o /dev/null \
     "http://$REGISTRY/v2/$repo/manifests/$reference"
   registry_digest_of "$file"
   echo
@@ -114,9 +140,9 @@ registry_push_index() {
   work=$(mktemp -d)
   amd64=$(registry_push_image "$repo" "$tag-amd64" "$content/amd64" amd64) || return 1
   arm64=$(registry_push_image "$repo" "$tag-arm64" "$content/arm64" arm64) || return 1
-  size_amd64=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  size_amd64=$(registry_curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
     "http://$REGISTRY/v2/$repo/manifests/$amd64" | wc -c)
-  size_arm64=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  size_arm64=$(registry_curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
     "http://$REGISTRY/v2/$repo/manifests/$arm64" | wc -c)
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"platform":{"architecture":"arm64","os":"linux"}}]}' \
     "$amd64" "$size_amd64" "$arm64" "$size_arm64" >"$work/index"
@@ -127,7 +153,7 @@ registry_push_index() {
 # registry_tag_digest REPO TAG: the digest the registry serves for REPO:TAG (from its
 # Docker-Content-Digest header), as a client resolving the tag would see it.
 registry_tag_digest() {
-  curl -fsS -I \
+  registry_curl -fsS -I \
     -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' \
     "http://$REGISTRY/v2/$1/manifests/$2" | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p'
 }
