@@ -186,6 +186,7 @@ fn add(text: &str, mapping: &Node, key: &str) -> Option<Edit> {
     let (at, newline) = match text[end..].find('\n') {
         Some(found) if text[..end + found].ends_with('\r') => (end + found - 1, "\r\n"),
         Some(found) => (end + found, "\n"),
+        None if text.contains("\r\n") => (text.len(), "\r\n"),
         None => (text.len(), "\n"),
     };
     Some(Edit {

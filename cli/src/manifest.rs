@@ -336,7 +336,7 @@ metadata: {name: c}
 
     #[test]
     fn directories_are_searched_in_name_order() {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manifest-walk");
+        let root = std::env::temp_dir().join(format!("manifest-walk-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         for file in ["b/2.yml", "b/1.json", "a.yaml", ".hidden/x.yaml", "c/readme.md"] {
             let path = root.join(file);
@@ -353,5 +353,6 @@ metadata: {name: c}
         assert_eq!(names, ["a.yaml", "b/1.json", "b/2.yml", "-"]);
         let missing = find_inputs(&[root.join("missing").display().to_string()]);
         assert!(matches!(&missing[0], Err((_, InputError::Unreadable(_)))));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

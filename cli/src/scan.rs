@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use policy_host::admission::AdmissionResponse;
+use policy_host::admission::{AdmissionRequest, AdmissionResponse};
 use serde_json::Value;
 
 use crate::findings::{findings, Finding};
@@ -296,9 +296,7 @@ fn evaluate(
 ) -> ObjectReport {
     let position = object.position();
     let outcome = if request.rules.selects_create(&ObjectType::of(object)) {
-        let uid = format!("{file}#{index}");
-        let admission = create_request(uid, object, manifest::object_json(object));
-        match request.evaluator.evaluate(&admission) {
+        match request.evaluator.evaluate(&admission_request(file, index, object)) {
             Ok(response) => match decode_patch(&response) {
                 Ok(patch) => Outcome::Evaluated(Evaluation {
                     findings: findings(&response, object.node),
@@ -322,6 +320,11 @@ fn evaluate(
         name: object.name.clone(),
         outcome,
     }
+}
+
+/// The CREATE request scan sends for the `index`th object of a file.
+pub fn admission_request(file: &str, index: usize, object: &ManifestObject<'_>) -> AdmissionRequest {
+    create_request(format!("{file}#{index}"), object, manifest::object_json(object))
 }
 
 fn decode_patch(response: &AdmissionResponse) -> Result<Vec<Value>, String> {

@@ -75,9 +75,12 @@ pub fn summary_line(summary: &Summary) -> String {
     );
     if summary.other_documents > 0 {
         line.push_str(&format!(
-            "; {} that {} not Kubernetes objects",
-            plural(summary.other_documents, "document", "documents"),
-            if summary.other_documents == 1 { "is" } else { "are" }
+            "; {}",
+            plural(
+                summary.other_documents,
+                "document that is not a Kubernetes object",
+                "documents that are not Kubernetes objects"
+            )
         ));
     }
     if summary.fixed_files > 0 {
