@@ -28,6 +28,9 @@ echo "policy.wasm: $size bytes"
 if ((size > 400 * 1024)); then echo "policy.wasm is over the 400 KiB budget" >&2; exit 1; fi
 bats e2e.bats
 
+step "scan command: unit, golden, --fix and kwctl verdict tests"
+cargo test -p image-pull-policy-cli --profile host
+
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   step "fuzzing, ${FUZZ_SECONDS:-20} s per target"
   fuzz/run.sh "${FUZZ_SECONDS:-20}"
