@@ -41,6 +41,17 @@ host:
 print-host:
 	@echo $(HOST)
 
+# The `image-pull-policy` command (`image-pull-policy scan`), with policy.wasm built in.
+.PHONY: install
+install: policy.wasm
+	cargo install --locked --path cli --profile host --target-dir target
+
+# 10,000 generated objects in 1,000 files through `image-pull-policy scan`.
+.PHONY: scan-bench
+scan-bench: policy.wasm
+	cargo build --profile host -p image-pull-policy-cli --bins --examples
+	target/host/examples/scan_bench
+
 .PHONY: fmt
 fmt:
 	cargo fmt --all -- --check

@@ -48,6 +48,9 @@ else
   echo "$engine_pass"
 fi
 
+step "scan command: unit, golden, --fix and kwctl verdict tests"
+cargo test -p image-pull-policy-cli --profile host
+
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   step "fuzzing, ${FUZZ_SECONDS:-20} s per target"
   fuzz/run.sh "${FUZZ_SECONDS:-20}"

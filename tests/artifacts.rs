@@ -142,7 +142,7 @@ fn read(path: &Path) -> String {
 }
 
 fn parse_yaml(text: &str, what: &str) -> Value {
-    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}"))
+    serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}"))
 }
 
 fn load() -> Files {
@@ -801,7 +801,7 @@ fn check_artifacthub_annotations(f: &Files) -> Vec<String> {
     let hub_rules = ann
         .get("kubewarden/rules")
         .and_then(Value::as_str)
-        .map(|s| serde_yaml::from_str::<Value>(s).map_err(|e| e.to_string()));
+        .map(|s| serde_saphyr::from_str::<Value>(s).map_err(|e| e.to_string()));
     match hub_rules {
         None => p.push("kubewarden/rules is not a string".into()),
         Some(Err(e)) => p.push(format!("kubewarden/rules is not YAML: {e}")),
@@ -824,7 +824,7 @@ fn check_artifacthub_annotations(f: &Files) -> Vec<String> {
     match ann.get("kubewarden/questions-ui").and_then(Value::as_str) {
         None => p.push("kubewarden/questions-ui is not a string".into()),
         Some(text) => {
-            match serde_yaml::from_str::<Value>(text) {
+            match serde_saphyr::from_str::<Value>(text) {
                 Ok(q) if q == f.questions => {}
                 Ok(_) => p.push("kubewarden/questions-ui differs from questions-ui.yml".into()),
                 Err(e) => p.push(format!("kubewarden/questions-ui is not YAML: {e}")),

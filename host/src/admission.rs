@@ -154,7 +154,7 @@ pub fn settings_from_json(text: &str) -> Result<Map<String, Value>> {
 
 /// Parses the contents of `--settings-path`: YAML, and therefore JSON too.
 pub fn settings_from_yaml(text: &str, path: &str) -> Result<Map<String, Value>> {
-    let value: Value = serde_yaml::from_str(text)
+    let value: Value = serde_saphyr::from_str(text)
         .map_err(|e| anyhow!("Cannot parse settings file {path}: {e}"))?;
     settings_from_value(value)
 }

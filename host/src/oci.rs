@@ -47,7 +47,7 @@ pub enum SourcesError {
     #[error("the sources file {path} is not valid: {source}")]
     Parse {
         path: PathBuf,
-        source: serde_norway::Error,
+        source: serde_saphyr::Error,
     },
     #[error("cannot read the certificate {path} of source {host}: {source}")]
     Certificate {
@@ -99,7 +99,7 @@ impl Sources {
             source,
         })?;
         let file: SourcesFile =
-            serde_norway::from_str(&text).map_err(|source| SourcesError::Parse {
+            serde_saphyr::from_str(&text).map_err(|source| SourcesError::Parse {
                 path: path.to_owned(),
                 source,
             })?;

@@ -62,7 +62,7 @@ pub enum SessionError {
     #[error("the host capabilities interactions file {path} is not a session: {source}")]
     Parse {
         path: PathBuf,
-        source: serde_norway::Error,
+        source: serde_saphyr::Error,
     },
     #[error("cannot write the host capabilities interactions file {path}: {source}")]
     Write {
@@ -111,7 +111,7 @@ impl Recording {
     /// Writes the session file (an empty list when nothing was called).
     pub fn save(&self) -> Result<(), SessionError> {
         let exchanges = self.exchanges.lock().unwrap();
-        let text = serde_norway::to_string(&*exchanges).expect("a session always serializes");
+        let text = serde_saphyr::to_string(&*exchanges).expect("a session always serializes");
         std::fs::write(&self.path, text).map_err(|source| SessionError::Write {
             path: self.path.clone(),
             source,
@@ -120,7 +120,7 @@ impl Recording {
 }
 
 fn request_text(request: &CallbackRequest) -> String {
-    serde_norway::to_string(request).expect("a request always serializes")
+    serde_saphyr::to_string(request).expect("a request always serializes")
 }
 
 /// A recorded session being replayed.
@@ -135,7 +135,7 @@ impl Replay {
             source,
         })?;
         let exchanges: VecDeque<Exchange> =
-            serde_norway::from_str(&text).map_err(|source| SessionError::Parse {
+            serde_saphyr::from_str(&text).map_err(|source| SessionError::Parse {
                 path: path.to_owned(),
                 source,
             })?;
@@ -153,7 +153,7 @@ impl Replay {
             .unwrap()
             .pop_front()
             .ok_or(ReplayFailure::Session(SessionError::Exhausted))?;
-        let recorded: Option<CallbackRequest> = serde_norway::from_str(&exchange.request).ok();
+        let recorded: Option<CallbackRequest> = serde_saphyr::from_str(&exchange.request).ok();
         if recorded.as_ref() != Some(request) {
             return Err(ReplayFailure::Session(SessionError::Unexpected {
                 expected: match recorded {

@@ -1,0 +1,368 @@
+//! A scan: every input read, every object the policy server would send to the policy evaluated
+//! in a fresh instance, findings placed on their lines, and (with `--fix`) the pull policies
+//! written into the files. Files are scanned in parallel, one worker per core.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use policy_host::admission::{AdmissionRequest, AdmissionResponse};
+use serde_json::Value;
+
+use crate::findings::{findings, Finding};
+use crate::fix::{self, FixError};
+use crate::manifest::{self, InputError, ManifestObject, Origin};
+use crate::policy::Evaluator;
+use crate::request::{create_request, ObjectType, WebhookRules};
+
+/// What a scan reports.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: Vec<FileReport>,
+}
+
+#[derive(Debug)]
+pub struct FileReport {
+    /// The path as given or found; `-` for standard input.
+    pub name: String,
+    /// Why the file could not be scanned; its objects are then not reported.
+    pub error: Option<InputError>,
+    pub objects: Vec<ObjectReport>,
+    /// Documents that are not Kubernetes objects.
+    pub other_documents: usize,
+    /// What `--fix` did to the file, when it had something to do.
+    pub fix: Option<Result<usize, FixError>>,
+}
+
+#[derive(Debug)]
+pub struct ObjectReport {
+    pub line: usize,
+    pub column: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// The policy's rules do not select this kind: admission never asks the policy.
+    Skipped,
+    Evaluated(Evaluation),
+    /// The module failed (trap, waPC error, unusable answer).
+    Failed(String),
+}
+
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The AdmissionResponse the policy server would send.
+    pub response: AdmissionResponse,
+    /// The decoded JSON Patch of a mutation (RFC 6902 operations).
+    pub patch: Vec<Value>,
+    pub findings: Vec<Finding>,
+    /// `--fix` wrote every change of the patch into the file.
+    pub fixed: bool,
+}
+
+/// What admission would do with an object, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Accepted,
+    Warned,
+    Changed,
+    Refused,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Warned => "warned",
+            Verdict::Changed => "changed",
+            Verdict::Refused => "refused",
+        }
+    }
+}
+
+impl Evaluation {
+    pub fn verdict(&self) -> Verdict {
+        if !self.response.allowed {
+            Verdict::Refused
+        } else if !self.patch.is_empty() {
+            Verdict::Changed
+        } else if self.response.warnings.as_ref().is_some_and(|w| !w.is_empty()) {
+            Verdict::Warned
+        } else {
+            Verdict::Accepted
+        }
+    }
+}
+
+impl ObjectReport {
+    /// `Kind/namespace/name`, or `Kind/name` without a namespace.
+    pub fn display_name(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("(unnamed)");
+        match &self.namespace {
+            Some(namespace) => format!("{}/{namespace}/{name}", self.kind),
+            None => format!("{}/{name}", self.kind),
+        }
+    }
+
+    pub fn evaluation(&self) -> Option<&Evaluation> {
+        match &self.outcome {
+            Outcome::Evaluated(evaluation) => Some(evaluation),
+            _ => None,
+        }
+    }
+}
+
+/// Counts over a report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub objects: usize,
+    pub evaluated: usize,
+    pub skipped: usize,
+    pub other_documents: usize,
+    pub refused: usize,
+    pub changed: usize,
+    pub warned: usize,
+    pub accepted: usize,
+    pub errors: usize,
+    pub fixed_files: usize,
+    pub fixed_pull_policies: usize,
+}
+
+impl Report {
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary {
+            files: self.files.len(),
+            ..Summary::default()
+        };
+        for file in &self.files {
+            summary.errors += usize::from(file.error.is_some());
+            summary.other_documents += file.other_documents;
+            match &file.fix {
+                Some(Ok(changes)) => {
+                    summary.fixed_files += 1;
+                    summary.fixed_pull_policies += changes;
+                }
+                Some(Err(_)) => summary.errors += 1,
+                None => {}
+            }
+            for object in &file.objects {
+                summary.objects += 1;
+                match &object.outcome {
+                    Outcome::Skipped => summary.skipped += 1,
+                    Outcome::Failed(_) => {
+                        summary.evaluated += 1;
+                        summary.errors += 1;
+                    }
+                    Outcome::Evaluated(evaluation) => {
+                        summary.evaluated += 1;
+                        match evaluation.verdict() {
+                            Verdict::Refused => summary.refused += 1,
+                            Verdict::Changed => summary.changed += 1,
+                            Verdict::Warned => summary.warned += 1,
+                            Verdict::Accepted => summary.accepted += 1,
+                        }
+                    }
+                }
+            }
+        }
+        summary
+    }
+
+    /// 0: admission would refuse nothing; 1: it would refuse something (with `strict`, also
+    /// change or warn about something `--fix` did not fix); 2: an input could not be read or
+    /// evaluated, or a fix could not be written.
+    pub fn exit_status(&self, strict: bool) -> u8 {
+        let summary = self.summary();
+        if summary.errors > 0 {
+            return 2;
+        }
+        let evaluations = self
+            .files
+            .iter()
+            .flat_map(|file| &file.objects)
+            .filter_map(ObjectReport::evaluation);
+        let mut status = 0;
+        for evaluation in evaluations {
+            match evaluation.verdict() {
+                Verdict::Refused => return 1,
+                Verdict::Changed | Verdict::Warned if strict && !evaluation.fixed => status = 1,
+                _ => {}
+            }
+        }
+        status
+    }
+}
+
+/// The scan's inputs and what to do.
+pub struct ScanRequest<'a> {
+    pub evaluator: &'a Evaluator,
+    pub rules: &'a WebhookRules,
+    pub fix: bool,
+}
+
+/// Scans the inputs (paths as given on the command line).
+pub fn scan(inputs: &[String], request: &ScanRequest<'_>) -> Report {
+    let found = manifest::find_inputs(inputs);
+    let files = parallel_map(&found, |found| match found {
+        Ok(origin) => scan_input(origin, request),
+        Err((name, error)) => FileReport::failed(name.clone(), error.clone()),
+    });
+    Report { files }
+}
+
+impl FileReport {
+    fn failed(name: String, error: InputError) -> FileReport {
+        FileReport {
+            name,
+            error: Some(error),
+            objects: Vec::new(),
+            other_documents: 0,
+            fix: None,
+        }
+    }
+}
+
+fn scan_input(origin: &Origin, request: &ScanRequest<'_>) -> FileReport {
+    let name = origin.name();
+    let text = match manifest::read(origin) {
+        Ok(text) => text,
+        Err(error) => return FileReport::failed(name, error),
+    };
+    let fix_path = match origin {
+        Origin::File(path) if request.fix => Some(path.as_path()),
+        _ => None,
+    };
+    scan_text(name, &text, request, fix_path)
+}
+
+/// Scans one file's text; with `fix_path`, writes the fixed text there.
+pub fn scan_text(
+    name: String,
+    text: &str,
+    request: &ScanRequest<'_>,
+    fix_path: Option<&Path>,
+) -> FileReport {
+    let documents = match manifest::parse(text) {
+        Ok(documents) => documents,
+        Err(error) => return FileReport::failed(name, error),
+    };
+    let contents = match manifest::objects(&documents) {
+        Ok(contents) => contents,
+        Err(error) => return FileReport::failed(name, error),
+    };
+    let mut objects: Vec<ObjectReport> = contents
+        .objects
+        .iter()
+        .enumerate()
+        .map(|(index, object)| evaluate(&name, index, object, request))
+        .collect();
+    let fix = fix_path.and_then(|path| {
+        let patches: Vec<&[Value]> = objects
+            .iter()
+            .map(|o| o.evaluation().map_or(&[][..], |e| e.patch.as_slice()))
+            .collect();
+        let fixed = fix::fix_text(text, &contents.objects, &patches).transpose()?;
+        Some(fixed.and_then(|fixed| {
+            std::fs::write(path, &fixed.text).map_err(|e| FixError::Write(e.to_string()))?;
+            for (object, complete) in objects.iter_mut().zip(&fixed.complete) {
+                if let Outcome::Evaluated(evaluation) = &mut object.outcome {
+                    evaluation.fixed = *complete && !evaluation.patch.is_empty();
+                }
+            }
+            Ok(fixed.changes)
+        }))
+    });
+    FileReport {
+        name,
+        error: None,
+        objects,
+        other_documents: contents.other_documents,
+        fix,
+    }
+}
+
+fn evaluate(
+    file: &str,
+    index: usize,
+    object: &ManifestObject<'_>,
+    request: &ScanRequest<'_>,
+) -> ObjectReport {
+    let position = object.position();
+    let outcome = if request.rules.selects_create(&ObjectType::of(object)) {
+        match request.evaluator.evaluate(&admission_request(file, index, object)) {
+            Ok(response) => match decode_patch(&response) {
+                Ok(patch) => Outcome::Evaluated(Evaluation {
+                    findings: findings(&response, object.node),
+                    response,
+                    patch,
+                    fixed: false,
+                }),
+                Err(message) => Outcome::Failed(message),
+            },
+            Err(error) => Outcome::Failed(error.to_string()),
+        }
+    } else {
+        Outcome::Skipped
+    };
+    ObjectReport {
+        line: position.line,
+        column: position.column,
+        api_version: object.api_version.clone(),
+        kind: object.kind.clone(),
+        namespace: object.namespace.clone(),
+        name: object.name.clone(),
+        outcome,
+    }
+}
+
+/// The CREATE request scan sends for the `index`th object of a file.
+pub fn admission_request(file: &str, index: usize, object: &ManifestObject<'_>) -> AdmissionRequest {
+    create_request(format!("{file}#{index}"), object, manifest::object_json(object))
+}
+
+fn decode_patch(response: &AdmissionResponse) -> Result<Vec<Value>, String> {
+    let Some(encoded) = &response.patch else {
+        return Ok(Vec::new());
+    };
+    let bytes = STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("the patch is not base64: {e}"))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("the patch is not a JSON Patch: {e}"))
+}
+
+/// `f` over `items` on one worker per core, results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len());
+    if workers <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(index) else { break };
+                let result = f(item);
+                *results[index].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every item is mapped")
+        })
+        .collect()
+}
