@@ -7,7 +7,8 @@ use std::path::PathBuf;
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let module = manifest_dir.join("../policy.wasm");
-    let embedded = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("policy.wasm");
+    let embedded =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("policy.wasm");
     println!("cargo::rerun-if-changed={}", module.display());
     println!("cargo::rustc-check-cfg=cfg(embedded_policy)");
     if module.is_file() {

@@ -49,7 +49,7 @@ else
 fi
 
 step "scan command: unit, golden, --fix and kwctl verdict tests"
-cargo test -p image-pull-policy-cli --profile host
+cargo test -p image-pull-policy-cli --profile host-dev
 
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   step "fuzzing, ${FUZZ_SECONDS:-20} s per target"

@@ -54,10 +54,12 @@ note() {
 }
 
 setup_file() {
-  local runs
-  for runs in "$HOST_RUNS" "$KWCTL_RUNS"; do
+  local runs module
+  # Each pass against the module it ran: the host on policy.wasm, kwctl on the annotated one.
+  for runs in "$HOST_RUNS:$REPO/policy.wasm" "$KWCTL_RUNS:$POLICY"; do
+    module=${runs#*:} runs=${runs%%:*}
     [ -s "$runs" ] || fail "$runs is missing: run make e2e-tests e2e-tests-kwctl first"
-    [ "$runs" -nt "$POLICY" ] || fail "$runs is older than $POLICY: run make e2e-tests e2e-tests-kwctl again"
+    [ "$runs" -nt "$module" ] || fail "$runs is older than $module: run make e2e-tests e2e-tests-kwctl again"
   done
   export WORK=$BATS_FILE_TMPDIR
   kubewarden_scratch "$WORK/xdg"

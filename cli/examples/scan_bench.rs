@@ -15,14 +15,20 @@ use std::time::Instant;
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
-        .map(|a| a.parse().expect("FILES OBJECTS_PER_FILE ROUNDS are numbers"))
+        .map(|a| {
+            a.parse()
+                .expect("FILES OBJECTS_PER_FILE ROUNDS are numbers")
+        })
         .collect();
     let files = args.first().copied().unwrap_or(1000);
     let per_file = args.get(1).copied().unwrap_or(10);
     let rounds = args.get(2).copied().unwrap_or(3);
 
     let exe = std::env::current_exe().expect("own path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/examples");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/examples");
     let binary = profile_dir.join("image-pull-policy");
     assert!(
         binary.is_file(),
@@ -77,7 +83,10 @@ fn children_peak_rss_kib() -> i64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole rusage into the pointer it is given.
     let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()), 0);
+        assert_eq!(
+            libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),
+            0
+        );
         usage.assume_init()
     };
     usage.ru_maxrss
@@ -112,9 +121,9 @@ fn workload(index: usize) -> String {
         _ => ("apps/v1", "DaemonSet", "template"),
     };
     let (image, policy) = match index % 7 {
-        0 => ("busybox", "Always"),                               // refused: no tag
-        1 | 2 | 3 => ("registry.example.com/app:1.4.2", "IfNotPresent"), // changed
-        _ => ("registry.example.com/app:1.4.2", "Always"),        // accepted
+        0 => ("busybox", "Always"), // refused: no tag
+        1..=3 => ("registry.example.com/app:1.4.2", "IfNotPresent"), // changed
+        _ => ("registry.example.com/app:1.4.2", "Always"), // accepted
     };
     let mut pod_spec = String::new();
     let indent = match spec_prefix {
@@ -125,9 +134,21 @@ fn workload(index: usize) -> String {
     let _ = writeln!(pod_spec, "{indent}  containers:");
     for (n, container) in ["app", "sidecar"].iter().enumerate() {
         let _ = writeln!(pod_spec, "{indent}    - name: {container}");
-        let _ = writeln!(pod_spec, "{indent}      image: {}", if n == 0 { image } else { "registry.example.com/sidecar:2.0" });
+        let _ = writeln!(
+            pod_spec,
+            "{indent}      image: {}",
+            if n == 0 {
+                image
+            } else {
+                "registry.example.com/sidecar:2.0"
+            }
+        );
         let _ = writeln!(pod_spec, "{indent}      imagePullPolicy: {policy}");
-        let _ = writeln!(pod_spec, "{indent}      ports: [{{containerPort: {}}}]", 8080 + n);
+        let _ = writeln!(
+            pod_spec,
+            "{indent}      ports: [{{containerPort: {}}}]",
+            8080 + n
+        );
     }
     let body = match spec_prefix {
         "" => format!("spec:\n{pod_spec}"),

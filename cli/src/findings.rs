@@ -103,6 +103,8 @@ pub static FINDING_KINDS: [FindingKind; 8] = [
             "is not a string",
             "is not an object",
             "the object has no",
+            "has no image",
+            "duplicate field",
             "the object is not",
             "the request",
         ],
@@ -293,7 +295,10 @@ mod tests {
                 "and 3 more violations",
             ]
         );
-        assert_eq!(split_refusal("the object has no spec"), ["the object has no spec"]);
+        assert_eq!(
+            split_refusal("the object has no spec"),
+            ["the object has no spec"]
+        );
     }
 
     #[test]
@@ -356,10 +361,25 @@ spec:
         assert_eq!(
             found,
             [
-                ("pull-policy", Origin::Refusal, path("spec.containers[0]"), 8),
-                ("missing-tag", Origin::Refusal, path("spec.containers[1]"), 10),
+                (
+                    "pull-policy",
+                    Origin::Refusal,
+                    path("spec.containers[0]"),
+                    8
+                ),
+                (
+                    "missing-tag",
+                    Origin::Refusal,
+                    path("spec.containers[1]"),
+                    10
+                ),
                 ("pull-policy", Origin::Refusal, path("spec.volumes[0]"), 14),
-                ("missing-digest", Origin::Refusal, path("spec.containers[7]"), 6),
+                (
+                    "missing-digest",
+                    Origin::Refusal,
+                    path("spec.containers[7]"),
+                    6
+                ),
                 ("more-findings", Origin::Refusal, None, 1),
                 ("unclassified", Origin::Warning, None, 1),
             ]

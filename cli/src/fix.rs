@@ -93,7 +93,8 @@ pub fn fix_text(
 fn pull_policy_pointer(operation: &Value) -> Option<&str> {
     let op = operation.get("op")?.as_str()?;
     let pointer = operation.get("path")?.as_str()?;
-    let sets_policy = pointer.ends_with("/imagePullPolicy") || pointer.ends_with("/image/pullPolicy");
+    let sets_policy =
+        pointer.ends_with("/imagePullPolicy") || pointer.ends_with("/image/pullPolicy");
     let always = operation.get("value")?.as_str() == Some(ALWAYS);
     (matches!(op, "add" | "replace") && sets_policy && always).then_some(pointer)
 }
@@ -107,16 +108,20 @@ fn tokens(pointer: &str) -> Vec<String> {
 }
 
 fn node_at<'n>(node: &'n Node, tokens: &[String]) -> Option<&'n Node> {
-    tokens.iter().try_fold(node, |node, token| match &node.content {
-        Content::Mapping(_) => node.get(token),
-        Content::Sequence(_) => node.item(token.parse().ok()?),
-        Content::Scalar { .. } => None,
-    })
+    tokens
+        .iter()
+        .try_fold(node, |node, token| match &node.content {
+            Content::Mapping(_) => node.get(token),
+            Content::Sequence(_) => node.item(token.parse().ok()?),
+            Content::Scalar { .. } => None,
+        })
 }
 
 fn edit(text: &str, object: &Node, pointer: &str, operation: &Value) -> Result<Edit, FixError> {
     let tokens = tokens(pointer);
-    let (key, parent_tokens) = tokens.split_last().expect("a pull-policy pointer has tokens");
+    let (key, parent_tokens) = tokens
+        .split_last()
+        .expect("a pull-policy pointer has tokens");
     let not_found = || FixError::NotFound {
         line: object.span.start.line,
         pointer: pointer.to_owned(),
@@ -311,13 +316,19 @@ metadata: {name: untouched}
         let fixed = fixed(text, &[patch]).unwrap().unwrap();
         assert_eq!(
             fixed.text,
-            text.replace(r#""image": "a:1""#, r#""image": "a:1", "imagePullPolicy": "Always""#)
-                .replace(r#""Never""#, r#""Always""#)
+            text.replace(
+                r#""image": "a:1""#,
+                r#""image": "a:1", "imagePullPolicy": "Always""#
+            )
+            .replace(r#""Never""#, r#""Always""#)
         );
         let yaml = "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: 'a:1'}]\n";
-        let fixed = super::tests::fixed(yaml, &[json!([set("add", "/spec/containers/0/imagePullPolicy")])])
-            .unwrap()
-            .unwrap();
+        let fixed = super::tests::fixed(
+            yaml,
+            &[json!([set("add", "/spec/containers/0/imagePullPolicy")])],
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(
             fixed.text,
             "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: 'a:1', imagePullPolicy: Always}]\n"
@@ -327,9 +338,12 @@ metadata: {name: untouched}
     #[test]
     fn crlf_and_missing_final_newline_are_kept() {
         let text = "apiVersion: v1\r\nkind: Pod\r\nspec:\r\n  containers:\r\n  - name: a\r\n    image: a:1";
-        let fixed = fixed(text, &[json!([set("add", "/spec/containers/0/imagePullPolicy")])])
-            .unwrap()
-            .unwrap();
+        let fixed = fixed(
+            text,
+            &[json!([set("add", "/spec/containers/0/imagePullPolicy")])],
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(fixed.text, format!("{text}\r\n    imagePullPolicy: Always"));
     }
 
@@ -346,8 +360,15 @@ spec:
     - *app
 ";
         // Only the container is patched; editing the anchor would change the init container too.
-        let error = fixed(text, &[json!([set("add", "/spec/containers/0/imagePullPolicy")])]).unwrap_err();
-        assert!(matches!(error, FixError::WouldDiffer { line: 1, .. }), "{error}");
+        let error = fixed(
+            text,
+            &[json!([set("add", "/spec/containers/0/imagePullPolicy")])],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, FixError::WouldDiffer { line: 1, .. }),
+            "{error}"
+        );
         // Both patched: the one edit serves both.
         let fixed = fixed(
             text,
@@ -358,14 +379,23 @@ spec:
         )
         .unwrap()
         .unwrap();
-        assert!(fixed.text.contains("image: app:1, imagePullPolicy: Always}"));
+        assert!(fixed
+            .text
+            .contains("image: app:1, imagePullPolicy: Always}"));
     }
 
     #[test]
     fn nothing_to_fix_is_none_and_unknown_places_are_errors() {
         let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - {name: a, image: a:1}\n";
         assert!(fixed(text, &[json!([])]).unwrap().is_none());
-        let error = fixed(text, &[json!([set("replace", "/spec/containers/3/imagePullPolicy")])]).unwrap_err();
+        let error = fixed(
+            text,
+            &[json!([set(
+                "replace",
+                "/spec/containers/3/imagePullPolicy"
+            )])],
+        )
+        .unwrap_err();
         assert!(matches!(error, FixError::NotFound { .. }), "{error}");
     }
 }

@@ -28,9 +28,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Evaluate every object of the manifests and report what admission would refuse, change or warn about
-    #[command(after_help = "Exit status: 0 admission would refuse nothing; 1 it would refuse something \
+    #[command(
+        after_help = "Exit status: 0 admission would refuse nothing; 1 it would refuse something \
                             (with --strict: also change or warn about something); 2 an input could not be \
-                            read or evaluated, the settings are not valid, or a fix could not be written.")]
+                            read or evaluated, the settings are not valid, or a fix could not be written."
+    )]
     Scan(ScanArgs),
 }
 
@@ -85,8 +87,12 @@ fn run(args: &ScanArgs) -> Result<u8, String> {
         Some(path) => PolicyConfig::from_file(path).map_err(|e| e.to_string())?,
         None => PolicyConfig::defaults(),
     };
-    let evaluator = Evaluator::new(args.policy.as_deref(), config.settings.clone(), &config.source)
-        .map_err(|e| e.to_string())?;
+    let evaluator = Evaluator::new(
+        args.policy.as_deref(),
+        config.settings.clone(),
+        &config.source,
+    )
+    .map_err(|e| e.to_string())?;
     let report = scan(
         &args.paths,
         &ScanRequest {

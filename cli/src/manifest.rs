@@ -105,8 +105,7 @@ fn walk(dir: &Path, found: &mut Vec<Result<Origin, (String, InputError)>>) {
             if !hidden {
                 walk(&path, found);
             }
-        } else if is_manifest_name(&path) && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
-        {
+        } else if is_manifest_name(&path) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             found.push(Ok(Origin::File(path)));
         }
     }
@@ -338,7 +337,13 @@ metadata: {name: c}
     fn directories_are_searched_in_name_order() {
         let root = std::env::temp_dir().join(format!("manifest-walk-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        for file in ["b/2.yml", "b/1.json", "a.yaml", ".hidden/x.yaml", "c/readme.md"] {
+        for file in [
+            "b/2.yml",
+            "b/1.json",
+            "a.yaml",
+            ".hidden/x.yaml",
+            "c/readme.md",
+        ] {
             let path = root.join(file);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "").unwrap();

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 /// The module `make policy.wasm` built, when there was one at build time.
 #[cfg(embedded_policy)]
-const EMBEDDED_MODULE: Option<&[u8]> = Some(include_bytes!(concat!(env!("OUT_DIR"), "/policy.wasm")));
+const EMBEDDED_MODULE: Option<&[u8]> =
+    Some(include_bytes!(concat!(env!("OUT_DIR"), "/policy.wasm")));
 #[cfg(not(embedded_policy))]
 const EMBEDDED_MODULE: Option<&[u8]> = None;
 
@@ -49,7 +50,9 @@ impl Evaluator {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             })?,
-            None => EMBEDDED_MODULE.ok_or(SetupError::NoEmbeddedModule)?.to_vec(),
+            None => EMBEDDED_MODULE
+                .ok_or(SetupError::NoEmbeddedModule)?
+                .to_vec(),
         };
         let policy = Policy::new(&bytes, EngineOptions::default()).map_err(SetupError::Module)?;
         let answer = policy
@@ -62,7 +65,10 @@ impl Evaluator {
                 message: answer.message.unwrap_or_default(),
             });
         }
-        Ok(Evaluator { policy, settings })
+        Ok(Evaluator {
+            policy,
+            settings: without_pinning(settings),
+        })
     }
 
     /// The module's answer to one request, in a fresh instance.
@@ -73,4 +79,12 @@ impl Evaluator {
     pub fn settings(&self) -> &Map<String, Value> {
         &self.settings
     }
+}
+
+/// The settings with `pinDigests` off: a manifest does not decide the digest a tag has at
+/// admission, and a scan never asks a registry. Everything else is judged as admission judges it.
+fn without_pinning(mut settings: Map<String, Value>) -> Map<String, Value> {
+    settings.remove("pinDigests");
+    settings.remove("registryFailure");
+    settings
 }

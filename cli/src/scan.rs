@@ -92,7 +92,12 @@ impl Evaluation {
             Verdict::Refused
         } else if !self.patch.is_empty() {
             Verdict::Changed
-        } else if self.response.warnings.as_ref().is_some_and(|w| !w.is_empty()) {
+        } else if self
+            .response
+            .warnings
+            .as_ref()
+            .is_some_and(|w| !w.is_empty())
+        {
             Verdict::Warned
         } else {
             Verdict::Accepted
@@ -296,7 +301,10 @@ fn evaluate(
 ) -> ObjectReport {
     let position = object.position();
     let outcome = if request.rules.selects_create(&ObjectType::of(object)) {
-        match request.evaluator.evaluate(&admission_request(file, index, object)) {
+        match request
+            .evaluator
+            .evaluate(&admission_request(file, index, object))
+        {
             Ok(response) => match decode_patch(&response) {
                 Ok(patch) => Outcome::Evaluated(Evaluation {
                     findings: findings(&response, object.node),
@@ -323,8 +331,16 @@ fn evaluate(
 }
 
 /// The CREATE request scan sends for the `index`th object of a file.
-pub fn admission_request(file: &str, index: usize, object: &ManifestObject<'_>) -> AdmissionRequest {
-    create_request(format!("{file}#{index}"), object, manifest::object_json(object))
+pub fn admission_request(
+    file: &str,
+    index: usize,
+    object: &ManifestObject<'_>,
+) -> AdmissionRequest {
+    create_request(
+        format!("{file}#{index}"),
+        object,
+        manifest::object_json(object),
+    )
 }
 
 fn decode_patch(response: &AdmissionResponse) -> Result<Vec<Value>, String> {

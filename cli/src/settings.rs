@@ -33,7 +33,10 @@ pub enum SettingsFileError {
     #[error("cannot read the settings file {file}: {reason}")]
     Unreadable { file: String, reason: String },
     #[error("{file}: {error}")]
-    Yaml { file: String, error: yaml::YamlError },
+    Yaml {
+        file: String,
+        error: yaml::YamlError,
+    },
     #[error("{file}: line {line}: {problem}")]
     Invalid {
         file: String,
@@ -114,7 +117,10 @@ const SPEC_NOT_A_MAPPING: &str = "spec.settings and spec.rules must be a mapping
 fn from_policy(policy: &yaml::Node, file: &str) -> Result<PolicyConfig, (usize, &'static str)> {
     let line = policy.span.start.line;
     let spec = policy.get("spec");
-    let settings = match spec.and_then(|spec| spec.get("settings")).map(yaml::Node::to_json) {
+    let settings = match spec
+        .and_then(|spec| spec.get("settings"))
+        .map(yaml::Node::to_json)
+    {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map,
         Some(_) => return Err((line, SPEC_NOT_A_MAPPING)),
@@ -209,13 +215,17 @@ mod tests {
 
     #[test]
     fn plain_settings_keep_metadata_rules() {
-        let config = PolicyConfig::from_text("mode: reject\ndeniedTags: [latest, dev]\n", "s.yaml").unwrap();
+        let config =
+            PolicyConfig::from_text("mode: reject\ndeniedTags: [latest, dev]\n", "s.yaml").unwrap();
         assert_eq!(
             Value::Object(config.settings),
             json!({"deniedTags": ["latest", "dev"], "mode": "reject"})
         );
         assert_eq!(config.rules, metadata_rules());
-        assert!(PolicyConfig::from_text("", "empty.yaml").unwrap().settings.is_empty());
+        assert!(PolicyConfig::from_text("", "empty.yaml")
+            .unwrap()
+            .settings
+            .is_empty());
     }
 
     #[test]
@@ -239,7 +249,9 @@ spec:
         let config = PolicyConfig::from_text(text, "cap.yaml").unwrap();
         assert_eq!(Value::Object(config.settings), json!({"mode": "warn"}));
         assert!(config.rules.selects_create(&object_type("", "Pod")));
-        assert!(!config.rules.selects_create(&object_type("apps", "Deployment")));
+        assert!(!config
+            .rules
+            .selects_create(&object_type("apps", "Deployment")));
         assert_eq!(config.source, "cap.yaml (policy pull)");
     }
 
@@ -253,7 +265,10 @@ spec:
     #[test]
     fn unusable_files_are_named() {
         let error = PolicyConfig::from_text("- mode\n", "s.yaml").unwrap_err();
-        assert_eq!(error.to_string(), format!("s.yaml: line 1: {SETTINGS_NOT_A_MAPPING}"));
+        assert_eq!(
+            error.to_string(),
+            format!("s.yaml: line 1: {SETTINGS_NOT_A_MAPPING}")
+        );
         let error = PolicyConfig::from_text("mode: [\n", "s.yaml").unwrap_err();
         assert!(error.to_string().starts_with("s.yaml: line "), "{error}");
     }

@@ -97,7 +97,11 @@ pub struct YamlError {
 
 impl fmt::Display for YamlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {} column {}: {}", self.line, self.column, self.kind)
+        write!(
+            f,
+            "line {} column {}: {}",
+            self.line, self.column, self.kind
+        )
     }
 }
 
@@ -240,10 +244,9 @@ impl<'a> Builder<'a> {
                     ScalarStyle::DoubleQuoted => Quoting::Double,
                     _ => Quoting::Block,
                 };
-                let tag = tag.as_ref().and_then(|tag| {
-                    tag.is_yaml_core_schema()
-                        .then(|| tag.suffix().to_owned())
-                });
+                let tag = tag
+                    .as_ref()
+                    .and_then(|tag| tag.is_yaml_core_schema().then(|| tag.suffix().to_owned()));
                 let value = resolve(&text, quoting, tag.as_deref()).map_err(|kind| YamlError {
                     line: span.start.line(),
                     column: span.start.col() + 1,
@@ -323,7 +326,11 @@ impl<'a> Builder<'a> {
             let key_node = self.node(event, key_span)?;
             let (event, value_span) = self.next()?;
             let value = self.node(event, value_span)?;
-            let Content::Scalar { value: key, quoting } = &key_node.content else {
+            let Content::Scalar {
+                value: key,
+                quoting,
+            } = &key_node.content
+            else {
                 return Err(YamlError {
                     line: key_node.span.start.line,
                     column: key_node.span.start.column,
@@ -429,7 +436,7 @@ fn resolve(text: &str, quoting: Quoting, tag: Option<&str>) -> Result<Value, Yam
     match tag {
         Some("str" | "binary" | "timestamp") => return Ok(Value::String(text.to_owned())),
         Some("null") => return Ok(Value::Null),
-        Some("bool" | "int" | "float") => return Ok(resolve_plain(text)?),
+        Some("bool" | "int" | "float") => return resolve_plain(text),
         _ => {}
     }
     if quoting != Quoting::Plain {
@@ -598,12 +605,22 @@ c2: *base
 
     #[test]
     fn positions_are_lines_columns_and_byte_offsets() {
-        let text = "kind: Pod # é\nspec:\n  containers:\n    - name: web\n      image: \"nginx:1.27\"\n";
+        let text =
+            "kind: Pod # é\nspec:\n  containers:\n    - name: web\n      image: \"nginx:1.27\"\n";
         let docs = load(text).unwrap();
         let root = docs[0].root.as_ref().unwrap();
-        let container = root.get("spec").unwrap().get("containers").unwrap().item(0).unwrap();
+        let container = root
+            .get("spec")
+            .unwrap()
+            .get("containers")
+            .unwrap()
+            .item(0)
+            .unwrap();
         let image = container.entry("image").unwrap();
-        assert_eq!((image.key_span.start.line, image.key_span.start.column), (5, 7));
+        assert_eq!(
+            (image.key_span.start.line, image.key_span.start.column),
+            (5, 7)
+        );
         assert_eq!(image.value.span.start.line, 5);
         let range = image.value.span.start.offset..image.value.span.end.offset;
         assert_eq!(&text[range], "\"nginx:1.27\"");
@@ -646,7 +663,10 @@ c2: *base
     #[test]
     fn json_is_yaml() {
         let docs = json_of(r#"{"kind": "Pod", "spec": {"containers": [{"image": "a:1"}]}}"#);
-        assert_eq!(docs, vec![json!({"kind": "Pod", "spec": {"containers": [{"image": "a:1"}]}})]);
+        assert_eq!(
+            docs,
+            vec![json!({"kind": "Pod", "spec": {"containers": [{"image": "a:1"}]}})]
+        );
         let docs = load(r#"{"a": {"b": 1}}"#).unwrap();
         assert!(docs[0].root.as_ref().unwrap().get("a").unwrap().flow);
     }

@@ -38,15 +38,29 @@ fn every_item_the_module_writes_has_a_kind() {
             Some(path) => PolicyConfig::from_file(path).unwrap(),
             None => PolicyConfig::defaults(),
         };
-        let evaluator = Evaluator::new(Some(policy_module().as_path()), config.settings.clone(), &config.source).unwrap();
+        let evaluator = Evaluator::new(
+            Some(policy_module().as_path()),
+            config.settings.clone(),
+            &config.source,
+        )
+        .unwrap();
         let request = ScanRequest {
             evaluator: &evaluator,
             rules: &config.rules,
             fix: false,
         };
         for path in fixture_files() {
-            let name = path.strip_prefix(tests_dir()).unwrap().display().to_string();
-            let report = scan_text(name.clone(), &std::fs::read_to_string(&path).unwrap(), &request, None);
+            let name = path
+                .strip_prefix(tests_dir())
+                .unwrap()
+                .display()
+                .to_string();
+            let report = scan_text(
+                name.clone(),
+                &std::fs::read_to_string(&path).unwrap(),
+                &request,
+                None,
+            );
             for evaluation in report.objects.iter().filter_map(|o| o.evaluation()) {
                 for item in items(&evaluation.response) {
                     record(item, &name);
@@ -62,17 +76,65 @@ fn every_item_the_module_writes_has_a_kind() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     requests.sort();
-    for settings in ["{}", r#"{"mode":"reject"}"#, r#"{"mode":"warn","requireDigest":true}"#] {
-        let evaluator = Evaluator::new(Some(policy_module().as_path()), settings_from_json(settings).unwrap(), settings).unwrap();
+    for settings in [
+        "{}",
+        r#"{"mode":"reject"}"#,
+        r#"{"mode":"warn","requireDigest":true}"#,
+    ] {
+        let evaluator = Evaluator::new(
+            Some(policy_module().as_path()),
+            settings_from_json(settings).unwrap(),
+            settings,
+        )
+        .unwrap();
         for path in &requests {
-            let Ok((request, _)) = parse_request_str(&std::fs::read_to_string(path).unwrap()) else { continue };
+            let Ok((request, _)) = parse_request_str(&std::fs::read_to_string(path).unwrap())
+            else {
+                continue;
+            };
             let response = evaluator.evaluate(&request).unwrap();
             for item in items(&response) {
                 record(item, &path.display().to_string());
             }
         }
     }
-    assert!(unclassified.is_empty(), "items no kind matches:\n{}", unclassified.join("\n"));
-    let never: Vec<_> = FINDING_KINDS.iter().map(|k| k.id).filter(|id| !seen.contains(id)).collect();
-    assert!(never.is_empty(), "kinds the module never wrote over the fixtures: {never:?}");
+    assert!(
+        unclassified.is_empty(),
+        "items no kind matches:\n{}",
+        unclassified.join("\n")
+    );
+    let never: Vec<_> = FINDING_KINDS
+        .iter()
+        .map(|k| k.id)
+        .filter(|id| !seen.contains(id))
+        .collect();
+    assert!(
+        never.is_empty(),
+        "kinds the module never wrote over the fixtures: {never:?}"
+    );
+}
+
+/// A scan judges what the manifest decides: with pinning on it asks no registry and answers as
+/// with pinning off, while settings that admission refuses are still refused.
+#[test]
+fn scans_leave_pinning_to_admission() {
+    let evaluator = |settings: &str| {
+        Evaluator::new(
+            Some(policy_module().as_path()),
+            settings_from_json(settings).unwrap(),
+            settings,
+        )
+    };
+    let pinning = evaluator(r#"{"pinDigests":"all","registryFailure":"reject"}"#).unwrap();
+    let plain = evaluator("{}").unwrap();
+    let text =
+        std::fs::read_to_string(workspace_root().join("test_data/pod-ifnotpresent.json")).unwrap();
+    let (request, _) = parse_request_str(&text).unwrap();
+    let pinned = pinning.evaluate(&request).unwrap();
+    assert!(pinned.allowed && pinned.patch.is_some(), "{pinned:?}");
+    assert_eq!(pinned, plain.evaluate(&request).unwrap());
+    let refused = evaluator(r#"{"mode":"reject","pinDigests":"pods"}"#)
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("pinDigests"), "{refused}");
 }

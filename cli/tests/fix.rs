@@ -28,7 +28,10 @@ fn read_tree(dir: &Path) -> BTreeMap<PathBuf, String> {
     common::fixture_files()
         .into_iter()
         .map(|path| {
-            let relative = path.strip_prefix(tests_dir().join("fixtures/manifests")).unwrap().to_path_buf();
+            let relative = path
+                .strip_prefix(tests_dir().join("fixtures/manifests"))
+                .unwrap()
+                .to_path_buf();
             let text = std::fs::read_to_string(dir.join(&relative)).unwrap();
             (relative, text)
         })
@@ -47,11 +50,16 @@ fn objects_of(text: &str) -> Vec<Value> {
 }
 
 fn without_pull_policy_lines(text: &str) -> Vec<&str> {
-    text.lines().filter(|line| !line.contains("ullPolicy")).collect()
+    text.lines()
+        .filter(|line| !line.contains("ullPolicy"))
+        .collect()
 }
 
 fn round_trip(settings: Option<&str>) {
-    let dir = scratch(&format!("fix-{}", settings.unwrap_or("default").replace('/', "-")));
+    let dir = scratch(&format!(
+        "fix-{}",
+        settings.unwrap_or("default").replace('/', "-")
+    ));
     copy_tree(&tests_dir().join("fixtures/manifests"), &dir);
     let settings_path = settings.map(|s| tests_dir().join(s).display().to_string());
     let mut base: Vec<&str> = Vec::new();
@@ -59,27 +67,45 @@ fn round_trip(settings: Option<&str>) {
         base.extend(["--settings", path.as_str()]);
     }
     let before = read_tree(&dir);
-    let (_, report) = scan_in(&dir, &[base.as_slice(), &["--format", "json", "."]].concat());
+    let (_, report) = scan_in(
+        &dir,
+        &[base.as_slice(), &["--format", "json", "."]].concat(),
+    );
     let report: Value = serde_json::from_str(&report).unwrap();
 
-    let (status, fix_report) = scan_in(&dir, &[base.as_slice(), &["--fix", "--format", "json", "."]].concat());
+    let (status, fix_report) = scan_in(
+        &dir,
+        &[base.as_slice(), &["--fix", "--format", "json", "."]].concat(),
+    );
     assert_eq!(status, Some(2), "the syntax error stays: {fix_report}");
     let fix_report: Value = serde_json::from_str(&fix_report).unwrap();
-    assert_eq!(fix_report["summary"]["errors"], 1, "only the syntax error: {fix_report:#}");
+    assert_eq!(
+        fix_report["summary"]["errors"], 1,
+        "only the syntax error: {fix_report:#}"
+    );
     let after = read_tree(&dir);
 
     let mut fixed_files = 0;
     for file in report["files"].as_array().unwrap() {
         let relative = PathBuf::from(file["file"].as_str().unwrap().trim_start_matches("./"));
         if file.get("error").is_some() {
-            assert_eq!(before[&relative], after[&relative], "an unreadable file is not touched");
+            assert_eq!(
+                before[&relative], after[&relative],
+                "an unreadable file is not touched"
+            );
             continue;
         }
         let original = objects_of(&before[&relative]);
         let fixed = objects_of(&after[&relative]);
         assert_eq!(original.len(), fixed.len());
         let mut changed = false;
-        for ((object, original), fixed) in file["objects"].as_array().unwrap().iter().zip(original).zip(fixed) {
+        for ((object, original), fixed) in file["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(original)
+            .zip(fixed)
+        {
             let mut expected = original.clone();
             if let Some(patch) = object.get("patch") {
                 // The object the module returns: the whole patch applied (scan never pins, so
@@ -88,7 +114,13 @@ fn round_trip(settings: Option<&str>) {
                 json_patch::patch(&mut expected, &patch).unwrap();
                 changed = true;
             }
-            assert_eq!(fixed, expected, "{}: {}", relative.display(), object["name"]);
+            assert_eq!(
+                fixed,
+                expected,
+                "{}: {}",
+                relative.display(),
+                object["name"]
+            );
         }
         if changed {
             fixed_files += 1;
@@ -101,14 +133,22 @@ fn round_trip(settings: Option<&str>) {
                 );
             }
         } else {
-            assert_eq!(before[&relative], after[&relative], "{} is not touched", relative.display());
+            assert_eq!(
+                before[&relative],
+                after[&relative],
+                "{} is not touched",
+                relative.display()
+            );
         }
     }
     assert!(fixed_files > 0);
     assert_eq!(fix_report["summary"]["fixed_files"], fixed_files);
 
     // Nothing left to fix: no change, and a second --fix leaves every file as it is.
-    let (_, again) = scan_in(&dir, &[base.as_slice(), &["--fix", "--format", "json", "."]].concat());
+    let (_, again) = scan_in(
+        &dir,
+        &[base.as_slice(), &["--fix", "--format", "json", "."]].concat(),
+    );
     let again: Value = serde_json::from_str(&again).unwrap();
     assert_eq!(again["summary"]["changed"], 0, "{again:#}");
     assert_eq!(again["summary"]["fixed_files"], 0);
@@ -128,10 +168,17 @@ fn fix_round_trips_when_only_pods_are_mutated() {
 #[test]
 fn strict_passes_once_fixed_changes_are_all_there_is() {
     let dir = scratch("fix-strict");
-    std::fs::copy(tests_dir().join("fixtures/manifests/cronjobs.yaml"), dir.join("cronjobs.yaml")).unwrap();
+    std::fs::copy(
+        tests_dir().join("fixtures/manifests/cronjobs.yaml"),
+        dir.join("cronjobs.yaml"),
+    )
+    .unwrap();
     assert_eq!(scan_in(&dir, &["--strict", "cronjobs.yaml"]).0, Some(1));
     let (status, text) = scan_in(&dir, &["--strict", "--fix", "cronjobs.yaml"]);
     assert_eq!(status, Some(0), "{text}");
-    assert!(text.contains("cronjobs.yaml: fixed 1 pull policy"), "{text}");
+    assert!(
+        text.contains("cronjobs.yaml: fixed 1 pull policy"),
+        "{text}"
+    );
     assert_eq!(scan_in(&dir, &["--strict", "cronjobs.yaml"]).0, Some(0));
 }

@@ -22,8 +22,12 @@ fn check_golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
     if expected != actual {
         let first = expected
             .lines()
@@ -81,8 +85,13 @@ fn escape_language_patterns(value: &mut Value) -> usize {
 
 fn sarif_validator() -> jsonschema::Validator {
     let schema_path = tests_dir().join("schema/sarif-schema-2.1.0.json");
-    let mut schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
-    assert_eq!(escape_language_patterns(&mut schema), 2, "the schema file changed");
+    let mut schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    assert_eq!(
+        escape_language_patterns(&mut schema),
+        2,
+        "the schema file changed"
+    );
     jsonschema::validator_for(&schema).expect("the SARIF schema compiles")
 }
 
@@ -93,7 +102,10 @@ fn assert_valid_sarif(report: &str) -> Value {
         .iter_errors(&log)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "the SARIF log breaks the schema: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "the SARIF log breaks the schema: {errors:#?}"
+    );
     log
 }
 
@@ -107,10 +119,15 @@ fn sarif_report_is_valid_sarif_2_1_0_and_matches_the_golden() {
         let index = result["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[index]["id"], result["ruleId"]);
         let location = &result["locations"][0]["physicalLocation"];
-        assert!(location["artifactLocation"]["uri"].as_str().unwrap().starts_with("fixtures/manifests/"));
+        assert!(location["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("fixtures/manifests/"));
         assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
     }
-    let notifications = run["invocations"][0]["toolExecutionNotifications"].as_array().unwrap();
+    let notifications = run["invocations"][0]["toolExecutionNotifications"]
+        .as_array()
+        .unwrap();
     assert_eq!(notifications.len(), 1, "the syntax error");
     check_golden("default.sarif", &report);
 }
@@ -139,7 +156,10 @@ fn junit_report_reads_back_and_matches_the_golden() {
 fn every_settings_file_has_its_golden_text_report() {
     for name in ["reject", "warn", "gitops-policy"] {
         let settings = format!("fixtures/settings/{name}.yaml");
-        check_golden(&format!("{name}.txt"), &scan_tree(&["--settings", &settings]));
+        check_golden(
+            &format!("{name}.txt"),
+            &scan_tree(&["--settings", &settings]),
+        );
     }
 }
 
@@ -157,9 +177,15 @@ fn exit_status_follows_the_worst_verdict() {
     assert_eq!(status(&["fixtures/manifests/compliant.yaml"]), Some(0));
     // Only changes: admission refuses nothing.
     assert_eq!(status(&["fixtures/manifests/cronjobs.yaml"]), Some(0));
-    assert_eq!(status(&["--strict", "fixtures/manifests/cronjobs.yaml"]), Some(1));
+    assert_eq!(
+        status(&["--strict", "fixtures/manifests/cronjobs.yaml"]),
+        Some(1)
+    );
     assert_eq!(status(&["fixtures/manifests/helm"]), Some(1));
-    assert_eq!(status(&["fixtures/manifests/broken/syntax-error.yaml"]), Some(2));
+    assert_eq!(
+        status(&["fixtures/manifests/broken/syntax-error.yaml"]),
+        Some(2)
+    );
     assert_eq!(status(&["fixtures/manifests/values"]), Some(0));
     assert_eq!(status(&["fixtures/missing.yaml"]), Some(2));
 }
@@ -168,21 +194,43 @@ fn exit_status_follows_the_worst_verdict() {
 fn warn_mode_refuses_only_what_it_cannot_read() {
     // Warn mode turns every rule into a warning, but a container list that is not a list is
     // still refused.
-    let output = scan(&["--settings", "fixtures/settings/warn.yaml", "--strict", "fixtures/manifests/list.yaml"]);
+    let output = scan(&[
+        "--settings",
+        "fixtures/settings/warn.yaml",
+        "--strict",
+        "fixtures/manifests/list.yaml",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    assert!(text.contains("Pod/default/broken-shape: refused: spec.containers is not a list"), "{text}");
-    let output = scan(&["--settings", "fixtures/settings/warn.yaml", "fixtures/manifests/cronjobs.yaml"]);
+    assert!(
+        text.contains("Pod/default/broken-shape: refused: spec.containers is not a list"),
+        "{text}"
+    );
+    let output = scan(&[
+        "--settings",
+        "fixtures/settings/warn.yaml",
+        "fixtures/manifests/cronjobs.yaml",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
 
 #[test]
 fn invalid_settings_get_the_modules_message_and_exit_2() {
-    let output = scan(&["--settings", "fixtures/settings/invalid.yaml", "fixtures/manifests"]);
+    let output = scan(&[
+        "--settings",
+        "fixtures/settings/invalid.yaml",
+        "fixtures/manifests",
+    ]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("fixtures/settings/invalid.yaml"), "{message}");
-    assert!(message.contains("mode"), "the module names the key: {message}");
+    assert!(
+        message.contains("fixtures/settings/invalid.yaml"),
+        "{message}"
+    );
+    assert!(
+        message.contains("mode"),
+        "the module names the key: {message}"
+    );
     assert!(stdout(&output).is_empty());
 }
 
@@ -190,7 +238,8 @@ fn invalid_settings_get_the_modules_message_and_exit_2() {
 fn standard_input_is_scanned() {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
-    let manifest = std::fs::read(tests_dir().join("fixtures/manifests/helm/shop-rendered.yaml")).unwrap();
+    let manifest =
+        std::fs::read(tests_dir().join("fixtures/manifests/helm/shop-rendered.yaml")).unwrap();
     let mut child = Command::new(BIN)
         .args(["scan", "--policy"])
         .arg(common::policy_module())
@@ -203,8 +252,14 @@ fn standard_input_is_scanned() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    assert!(text.contains("-:117: StatefulSet/shop-redis: refused:"), "{text}");
-    let fix = Command::new(BIN).args(["scan", "--fix", "-"]).output().unwrap();
+    assert!(
+        text.contains("-:117: StatefulSet/shop-redis: refused:"),
+        "{text}"
+    );
+    let fix = Command::new(BIN)
+        .args(["scan", "--fix", "-"])
+        .output()
+        .unwrap();
     assert_eq!(fix.status.code(), Some(2));
     assert!(stderr(&fix).contains("--fix"));
 }
@@ -223,7 +278,11 @@ fn the_built_in_module_is_the_built_policy() {
         assert_eq!(output.status.code(), Some(1));
     } else {
         assert_eq!(output.status.code(), Some(2));
-        assert!(stderr(&output).contains("built without a policy module"), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("built without a policy module"),
+            "{}",
+            stderr(&output)
+        );
     }
 }
 
@@ -231,7 +290,13 @@ fn the_built_in_module_is_the_built_policy() {
 fn output_file_holds_the_report() {
     let dir = common::scratch("output-file");
     let path = dir.join("report.sarif");
-    let output = scan(&["--format", "sarif", "--output", path.to_str().unwrap(), "fixtures/manifests/helm"]);
+    let output = scan(&[
+        "--format",
+        "sarif",
+        "--output",
+        path.to_str().unwrap(),
+        "fixtures/manifests/helm",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).is_empty());
     assert_valid_sarif(&std::fs::read_to_string(path).unwrap());

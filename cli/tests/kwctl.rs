@@ -42,9 +42,9 @@ fn find_kwctl() -> Option<PathBuf> {
 /// What makes two answers the same verdict; the patch decoded, so that its text is compared
 /// as JSON.
 fn verdict(response: &Value) -> Value {
-    let patch = response["patch"]
-        .as_str()
-        .map(|encoded| serde_json::from_slice::<Value>(&STANDARD.decode(encoded).unwrap()).unwrap());
+    let patch = response["patch"].as_str().map(|encoded| {
+        serde_json::from_slice::<Value>(&STANDARD.decode(encoded).unwrap()).unwrap()
+    });
     serde_json::json!({
         "uid": response["uid"],
         "allowed": response["allowed"],
@@ -82,7 +82,10 @@ fn run_kwctl(kwctl: &Path, case: &Case, scratch_dir: &Path, index: usize) -> Val
         if started.elapsed() > KWCTL_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("kwctl run took more than {KWCTL_TIMEOUT:?} on {}", case.name);
+            panic!(
+                "kwctl run took more than {KWCTL_TIMEOUT:?} on {}",
+                case.name
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -106,7 +109,12 @@ fn cases() -> Vec<Case> {
             Some(path) => PolicyConfig::from_file(path).unwrap(),
             None => PolicyConfig::defaults(),
         };
-        let evaluator = Evaluator::new(Some(policy_module().as_path()), config.settings.clone(), &config.source).unwrap();
+        let evaluator = Evaluator::new(
+            Some(policy_module().as_path()),
+            config.settings.clone(),
+            &config.source,
+        )
+        .unwrap();
         let request = ScanRequest {
             evaluator: &evaluator,
             rules: &config.rules,
@@ -114,13 +122,23 @@ fn cases() -> Vec<Case> {
         };
         let settings = Value::Object(evaluator.settings().clone()).to_string();
         for path in fixture_files() {
-            let name = path.strip_prefix(tests_dir()).unwrap().display().to_string();
+            let name = path
+                .strip_prefix(tests_dir())
+                .unwrap()
+                .display()
+                .to_string();
             let text = std::fs::read_to_string(&path).unwrap();
-            let Ok(documents) = manifest::parse(&text) else { continue };
+            let Ok(documents) = manifest::parse(&text) else {
+                continue;
+            };
             let contents = manifest::objects(&documents).unwrap();
             let report = scan_text(name.clone(), &text, &request, None);
-            for (index, (object, reported)) in contents.objects.iter().zip(&report.objects).enumerate() {
-                let Outcome::Evaluated(evaluation) = &reported.outcome else { continue };
+            for (index, (object, reported)) in
+                contents.objects.iter().zip(&report.objects).enumerate()
+            {
+                let Outcome::Evaluated(evaluation) = &reported.outcome else {
+                    continue;
+                };
                 cases.push(Case {
                     name: format!("{name} object {index} with {}", config.source),
                     request: serde_json::to_value(admission_request(&name, index, object)).unwrap(),
@@ -144,7 +162,11 @@ fn scan_verdicts_equal_kwctl_run_verdicts() {
         return;
     };
     let cases = cases();
-    assert!(cases.len() >= 40, "every fixture object under every settings file: {}", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "every fixture object under every settings file: {}",
+        cases.len()
+    );
     let scratch_dir = scratch("kwctl");
     let next = Mutex::new(0usize);
     let mismatches = Mutex::new(Vec::new());
@@ -168,6 +190,12 @@ fn scan_verdicts_equal_kwctl_run_verdicts() {
         }
     });
     let mismatches = mismatches.into_inner().unwrap();
-    assert!(mismatches.is_empty(), "{} of {} verdicts differ:\n{}", mismatches.len(), cases.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} verdicts differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
     eprintln!("{} verdicts equal kwctl run's", cases.len());
 }

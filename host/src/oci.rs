@@ -47,7 +47,7 @@ pub enum SourcesError {
     #[error("the sources file {path} is not valid: {source}")]
     Parse {
         path: PathBuf,
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     #[error("cannot read the certificate {path} of source {host}: {source}")]
     Certificate {
@@ -101,7 +101,7 @@ impl Sources {
         let file: SourcesFile =
             serde_saphyr::from_str(&text).map_err(|source| SourcesError::Parse {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let mut authorities = HashMap::new();
         for (host, entries) in file.source_authorities {
@@ -323,7 +323,8 @@ mod tests {
         let path = scratch("bad.yml", "insecure_sources: 5\n");
         let bad = Sources::from_file(&path).unwrap_err();
         assert!(
-            bad.to_string().contains("is not valid: insecure_sources"),
+            bad.to_string()
+                .contains("is not valid: error: line 1 column 19"),
             "{bad}"
         );
         let path = scratch(

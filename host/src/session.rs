@@ -62,7 +62,7 @@ pub enum SessionError {
     #[error("the host capabilities interactions file {path} is not a session: {source}")]
     Parse {
         path: PathBuf,
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     #[error("cannot write the host capabilities interactions file {path}: {source}")]
     Write {
@@ -119,8 +119,31 @@ impl Recording {
     }
 }
 
+/// The fields of a request variant, under the variant's YAML tag.
+#[derive(Serialize, Deserialize)]
+struct ImageField {
+    image: String,
+}
+
+const OCI_MANIFEST_DIGEST_TAG: &str = "!OciManifestDigest\n";
+
+/// A request as serde_yaml writes policy-evaluator's enum: the variant as a YAML tag on its
+/// fields, a form serde-saphyr does not write or read for struct variants.
 fn request_text(request: &CallbackRequest) -> String {
-    serde_saphyr::to_string(request).expect("a request always serializes")
+    let CallbackRequest::OciManifestDigest { image } = request;
+    let fields = serde_saphyr::to_string(&ImageField {
+        image: image.clone(),
+    })
+    .expect("a request always serializes");
+    format!("{OCI_MANIFEST_DIGEST_TAG}{fields}")
+}
+
+fn parse_request(text: &str) -> Option<CallbackRequest> {
+    let fields: ImageField =
+        serde_saphyr::from_str(text.strip_prefix(OCI_MANIFEST_DIGEST_TAG)?).ok()?;
+    Some(CallbackRequest::OciManifestDigest {
+        image: fields.image,
+    })
 }
 
 /// A recorded session being replayed.
@@ -137,7 +160,7 @@ impl Replay {
         let exchanges: VecDeque<Exchange> =
             serde_saphyr::from_str(&text).map_err(|source| SessionError::Parse {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(Replay {
             exchanges: Mutex::new(exchanges),
@@ -153,7 +176,7 @@ impl Replay {
             .unwrap()
             .pop_front()
             .ok_or(ReplayFailure::Session(SessionError::Exhausted))?;
-        let recorded: Option<CallbackRequest> = serde_saphyr::from_str(&exchange.request).ok();
+        let recorded = parse_request(&exchange.request);
         if recorded.as_ref() != Some(request) {
             return Err(ReplayFailure::Session(SessionError::Unexpected {
                 expected: match recorded {

@@ -565,9 +565,13 @@ fn a_recorded_session_replays_under_both_hosts_without_a_registry() {
         }
     }
     if let [(_, ours, _), (_, theirs, _)] = &sessions[..] {
+        // The same YAML document; the two writers quote strings differently.
+        let read = |path: &Path| -> serde_json::Value {
+            serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
         assert_eq!(
-            std::fs::read_to_string(ours).unwrap(),
-            std::fs::read_to_string(theirs).unwrap(),
+            read(ours),
+            read(theirs),
             "policy-host and kwctl wrote different session files"
         );
     }

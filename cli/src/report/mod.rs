@@ -25,7 +25,12 @@ pub struct Context<'a> {
     pub notes: &'a [String],
 }
 
-pub fn write(format: Format, report: &Report, context: &Context<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(
+    format: Format,
+    report: &Report,
+    context: &Context<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
         Format::Text => text::write(report, context, out),
         Format::Json => json::write(report, context, out),

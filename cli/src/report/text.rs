@@ -18,7 +18,12 @@ pub fn write(report: &Report, context: &Context<'_>, out: &mut dyn Write) -> io:
             write_object(&file.name, object, out)?;
         }
         match &file.fix {
-            Some(Ok(changes)) => writeln!(out, "{}: fixed {}", file.name, plural(*changes, "pull policy", "pull policies"))?,
+            Some(Ok(changes)) => writeln!(
+                out,
+                "{}: fixed {}",
+                file.name,
+                plural(*changes, "pull policy", "pull policies")
+            )?,
             Some(Err(error)) => writeln!(out, "{}: error: cannot fix: {error}", file.name)?,
             None => {}
         }

@@ -13,7 +13,10 @@ mod host_common;
 pub const BIN: &str = env!("CARGO_BIN_EXE_image-pull-policy");
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `cli/tests`: the directory the scans run in, so that reports name `fixtures/...`.
@@ -82,7 +85,10 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Every manifest file of the fixture tree, relative to `cli/tests`.
 pub fn fixture_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for path in entries {
             if path.is_dir() {
