@@ -84,7 +84,8 @@ impl Evaluator {
 /// The settings with `pinDigests` off: a manifest does not decide the digest a tag has at
 /// admission, and a scan never asks a registry. Everything else is judged as admission judges it.
 fn without_pinning(mut settings: Map<String, Value>) -> Map<String, Value> {
-    settings.remove("pinDigests");
-    settings.remove("registryFailure");
+    if settings.contains_key("pinDigests") {
+        settings.insert("pinDigests".to_owned(), Value::String("off".to_owned()));
+    }
     settings
 }

@@ -104,7 +104,7 @@ impl PolicyConfig {
             (_, _) => return Err(invalid(1, SEVERAL_POLICIES)),
         };
         config.settings = sorted(config.settings);
-        config.notes.extend(never_pin(&mut config.settings));
+        config.notes.extend(pinning_note(&config.settings));
         Ok(config)
     }
 }
@@ -154,14 +154,13 @@ fn sorted(settings: Map<String, Value>) -> Map<String, Value> {
     }
 }
 
-/// Scan judges manifests, not registries: a `pinDigests` other than `off` is turned off, so
-/// that no evaluation reaches out to resolve a tag.
-fn never_pin(settings: &mut Map<String, Value>) -> Option<String> {
-    let value = settings.get_mut(PIN_DIGESTS)?;
-    if value.as_str() == Some("off") {
+/// Scan judges manifests, not registries: the evaluator turns pinning off (after the module has
+/// checked the settings as given), and the report says so.
+fn pinning_note(settings: &Map<String, Value>) -> Option<String> {
+    let value = settings.get(PIN_DIGESTS)?;
+    if value.is_null() || value.as_str() == Some("off") {
         return None;
     }
-    *value = Value::String("off".to_owned());
     Some(format!(
         "{PIN_DIGESTS} is evaluated as \"off\": scan does not resolve tags to digests"
     ))
@@ -256,9 +255,9 @@ spec:
     }
 
     #[test]
-    fn pinning_is_turned_off() {
+    fn pinning_is_noted() {
         let config = PolicyConfig::from_text("pinDigests: all\n", "s.yaml").unwrap();
-        assert_eq!(Value::Object(config.settings), json!({"pinDigests": "off"}));
+        assert_eq!(Value::Object(config.settings), json!({"pinDigests": "all"}));
         assert_eq!(config.notes.len(), 1);
     }
 
