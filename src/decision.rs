@@ -11,7 +11,7 @@ use crate::mutation::Fix;
 use crate::rules::{PullPolicy, Rule};
 use crate::settings::{Mode, PinScope};
 use crate::slots::{ImageSlot, SlotList};
-use crate::text::{fit_chars, Shown, ShownUpTo};
+use crate::text::{fit_chars, middle_cut, Shown, ShownUpTo};
 
 /// Messages and warnings list this many violations, then say how many more there are.
 pub(crate) const MAX_LISTED: usize = 20;
@@ -289,21 +289,6 @@ fn warning(slot: &ImageSlot<'_>, what: impl fmt::Display) -> String {
     fit_chars(&warning, MAX_WARNING_CHARS)
 }
 
-/// `text` in at most `max` characters, its middle replaced by `…` when it is longer: the
-/// registry and the tag of an image say the most.
-fn middle_cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    let length = text.chars().count();
-    if length <= max {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let tail = (max - 1) / 2;
-    let head = max - 1 - tail;
-    let mut cut: String = text.chars().take(head).collect();
-    cut.push('…');
-    cut.extend(text.chars().skip(length - tail));
-    std::borrow::Cow::Owned(cut)
-}
-
 /// A pinned image: `pinned to sha256:3b1c0d2e9f4a…, the tag's digest at admission`.
 pub(crate) fn pinned_warning(slot: &ImageSlot<'_>, digest: &str) -> String {
     // The whole digest is in the object; twelve hex digits tell it apart.
@@ -329,7 +314,7 @@ pub(crate) fn pin_refusal(slot: &ImageSlot<'_>, error: &str) -> String {
         format_args!(
             "cannot pin the tag to its digest: {}; the registry must answer for the image, \
              or registryFailure must be \"accept\"",
-            ShownUpTo(error, MAX_HOST_ERROR_CHARS)
+            Shown(error)
         ),
     )
 }
@@ -338,15 +323,9 @@ pub(crate) fn pin_refusal(slot: &ImageSlot<'_>, error: &str) -> String {
 pub(crate) fn unpinned_warning(slot: &ImageSlot<'_>, error: &str) -> String {
     warning(
         slot,
-        format_args!(
-            "not pinned, accepted as it is: {}",
-            ShownUpTo(error, MAX_HOST_ERROR_CHARS)
-        ),
+        format_args!("not pinned, accepted as it is: {}", Shown(error)),
     )
 }
-
-/// A host's error is cut to this many characters in a text.
-const MAX_HOST_ERROR_CHARS: usize = 120;
 
 /// What a fix did: `imagePullPolicy set to Always, was IfNotPresent`.
 struct FixedText<'s, 'a>(&'s ImageSlot<'a>, &'s Rule);

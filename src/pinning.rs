@@ -12,6 +12,7 @@ use crate::reference::validate_digest;
 use crate::request::Entries;
 use crate::settings::RegistryFailure;
 use crate::slots::ImageSlot;
+use crate::text::middle_cut;
 
 /// Resolves tags: the policy server's host capability `oci/v1/manifest_digest` in the module.
 pub trait Registry {
@@ -37,15 +38,13 @@ pub(crate) fn pin<'a>(
         let answer = match answers.iter().find(|(image, _)| *image == slot.image) {
             Some((_, answer)) => answer.clone(),
             None => {
-                let answer =
-                    registry
-                        .manifest_digest(&slot.image)
-                        .and_then(|digest| match validate_digest(&digest) {
-                            Ok(()) => Ok(digest),
-                            Err(error) => {
-                                Err(format!("the host answered an invalid digest: {error}"))
-                            }
-                        });
+                let answer = match registry.manifest_digest(&slot.image) {
+                    Ok(digest) => match validate_digest(&digest) {
+                        Ok(()) => Ok(digest),
+                        Err(error) => Err(format!("the host answered an invalid digest: {error}")),
+                    },
+                    Err(error) => Err(host_error_summary(&error)),
+                };
                 answers.push((&slot.image, answer.clone()));
                 answer
             }
@@ -63,6 +62,40 @@ pub(crate) fn pin<'a>(
             }
         }
     }
+}
+
+/// A host error cut to this many characters.
+const MAX_HOST_ERROR_CHARS: usize = 120;
+
+/// The host's error, as a user can act on it. The engine writes a chain
+/// (`Callback evaluation failure: Fail to interact with OCI registry: …`, then `Caused by:` and
+/// one cause a line, maybe a backtrace): keep the first line without its generic prefixes, and
+/// the innermost cause (`Connection refused (os error 111)`) when the first line lacks it, cut in
+/// the middle so that both ends stay.
+pub(crate) fn host_error_summary(error: &str) -> String {
+    const GENERIC_PREFIXES: [&str; 2] = [
+        "Callback evaluation failure: ",
+        "Fail to interact with OCI registry: ",
+    ];
+    let mut lines = error.lines();
+    let mut first = lines.next().unwrap_or_default().trim();
+    for prefix in GENERIC_PREFIXES {
+        first = first.strip_prefix(prefix).unwrap_or(first);
+    }
+    let innermost = lines
+        .take_while(|line| !line.starts_with("Stack backtrace"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && *line != "Caused by:")
+        .last()
+        .map(|cause| match cause.split_once(": ") {
+            Some((number, rest)) if number.bytes().all(|b| b.is_ascii_digit()) => rest,
+            _ => cause,
+        });
+    let text = match innermost {
+        Some(cause) if !first.contains(cause) => format!("{first}: {cause}"),
+        _ => first.to_owned(),
+    };
+    middle_cut(&text, MAX_HOST_ERROR_CHARS).into_owned()
 }
 
 /// The policy server's host capability, through waPC: the image as a JSON string in,
@@ -104,6 +137,40 @@ mod tests {
     use crate::request::Step;
     use crate::slots::{test_slot, SlotList};
     use crate::tests::TestRegistry;
+
+    #[test]
+    fn host_errors_keep_what_a_user_can_act_on() {
+        // Texts kwctl 1.35 hands the guest (docs/pinning-engine.md).
+        let refused = "Callback evaluation failure: Fail to interact with OCI registry: error sending \
+            request for url (http://127.0.0.1:42341/v2/app/manifests/1.0)\n\nCaused by:\n    0: \
+            error sending request for url (http://127.0.0.1:42341/v2/app/manifests/1.0)\n    1: \
+            client error (Connect)\n    2: tcp connect error\n    3: Connection refused (os error 111)\n\n\
+            Stack backtrace:\n   0: anyhow::error::<impl anyhow::Error>::msg";
+        assert_eq!(
+            host_error_summary(refused),
+            "error sending request for url (http://127.0.0.1:42341/v2/app/manifests/1.0): \
+             Connection refused (os error 111)"
+        );
+        let unknown = "Callback evaluation failure: Fail to interact with OCI registry: Registry \
+            error: url http://127.0.0.1:55183/v2/app/manifests/9.9, envelope: OCI API errors: \
+            [OCI API error: manifest unknown]\n\nCaused by:\n    Registry error: url \
+            http://127.0.0.1:55183/v2/app/manifests/9.9, envelope: OCI API errors: [OCI API \
+            error: manifest unknown]";
+        let summary = host_error_summary(unknown);
+        assert!(summary.chars().count() <= MAX_HOST_ERROR_CHARS, "{summary}");
+        assert!(
+            summary.starts_with("Registry error: url http://127.0.0.1:55183/"),
+            "{summary}"
+        );
+        assert!(
+            summary.ends_with("[OCI API error: manifest unknown]"),
+            "{summary}"
+        );
+        let denied = "Policy has not been granted access to the 'oci/v1/manifest_digest' host \
+            capability. The violation has been reported.";
+        assert_eq!(host_error_summary(denied), denied);
+        assert_eq!(host_error_summary(""), "");
+    }
 
     const DIGEST: &str = "sha256:3b1c0d2e9f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e";
 

@@ -52,6 +52,22 @@ pub(crate) fn fit_chars(text: &str, max: usize) -> String {
     }
 }
 
+/// `text` in at most `max` characters, its middle replaced by `…` when it is longer: the
+/// registry and the tag of an image, or the start and the innermost cause of an error, say the
+/// most.
+pub(crate) fn middle_cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let length = text.chars().count();
+    if length <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let tail = (max - 1) / 2;
+    let head = max - 1 - tail;
+    let mut cut: String = text.chars().take(head).collect();
+    cut.push('…');
+    cut.extend(text.chars().skip(length - tail));
+    std::borrow::Cow::Owned(cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
