@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use crate::decision::{decide, Context, Decision};
 use crate::error::RequestError;
-use crate::pinning::{pin, Registry};
+use crate::pinning::{apply_pins, resolve, Registry};
 use crate::request::{Node, Obj, Operation, Payload, Shaped, Workload};
 use crate::response::{refusal, respond, ValidationResponse};
 use crate::rules::{check, is_resolvable};
@@ -87,17 +87,32 @@ fn evaluate<'a>(
         pin_digests: settings.pin_digests,
     };
     let mut decision = decide(&context, &checked);
-    if context.pins() {
+    // No registry call for a request that is refused anyway.
+    if context.pins() && decision.refusals.is_empty() {
         let candidates: Vec<_> = slots
             .iter()
             .filter(|slot| is_resolvable(&settings, slot))
             .collect();
-        pin(
-            &mut decision,
-            &candidates,
-            settings.registry_failure,
-            registry,
-        );
+        let resolved = resolve(&candidates, registry);
+        if !settings.require_always_for_digests {
+            // A pinned image may keep its pull policy, as any image with a digest may.
+            let is_pinned = |slot: &ImageSlot<'_>| {
+                resolved
+                    .iter()
+                    .any(|(pinned, answer)| pinned.location == slot.location && answer.is_ok())
+            };
+            let checked: Vec<_> = checked
+                .into_iter()
+                .filter_map(|(slot, mut broken)| {
+                    if is_pinned(slot) {
+                        broken.retain(|rule| !rule.is_fixable());
+                    }
+                    (!broken.is_empty()).then_some((slot, broken))
+                })
+                .collect();
+            decision = decide(&context, &checked);
+        }
+        apply_pins(&mut decision, &resolved, settings.registry_failure);
     }
     Ok(decision)
 }

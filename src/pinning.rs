@@ -20,45 +20,50 @@ pub trait Registry {
     fn manifest_digest(&mut self, image: &str) -> Result<String, String>;
 }
 
-/// Pins every slot of `candidates` (evaluated, tagged, not exempt, in an object the policy
-/// may change) to its tag's digest, asking the registry once per distinct image, in slot
-/// order; a tag that cannot be resolved refuses the request or is warned about, as
-/// `failure` says.
-pub(crate) fn pin<'a>(
-    decision: &mut Decision<'a>,
-    candidates: &[&ImageSlot<'a>],
-    failure: RegistryFailure,
+/// The registry's answer for each slot of `candidates` (evaluated, tagged, not exempt, in an
+/// object the policy may change): the digest its tag points to, or why it cannot be told. The
+/// registry is asked once per distinct image, in slot order, so that a recorded session
+/// replays.
+pub(crate) fn resolve<'s, 'a>(
+    candidates: &[&'s ImageSlot<'a>],
     registry: &mut impl Registry,
-) {
-    if !decision.refusals.is_empty() {
-        return;
+) -> Vec<(&'s ImageSlot<'a>, Result<String, String>)> {
+    let mut resolved: Vec<(&'s ImageSlot<'a>, Result<String, String>)> = Vec::new();
+    for &slot in candidates {
+        let known = resolved
+            .iter()
+            .find(|(known, _)| known.image == slot.image)
+            .map(|(_, answer)| answer.clone());
+        let answer = known.unwrap_or_else(|| match registry.manifest_digest(&slot.image) {
+            Ok(digest) => match validate_digest(&digest) {
+                Ok(()) => Ok(digest),
+                Err(error) => Err(format!("the host answered an invalid digest: {error}")),
+            },
+            Err(error) => Err(host_error_summary(&error)),
+        });
+        resolved.push((slot, answer));
     }
-    let mut answers: Vec<(&str, Result<String, String>)> = Vec::new();
-    for slot in candidates {
-        let answer = match answers.iter().find(|(image, _)| *image == slot.image) {
-            Some((_, answer)) => answer.clone(),
-            None => {
-                let answer = match registry.manifest_digest(&slot.image) {
-                    Ok(digest) => match validate_digest(&digest) {
-                        Ok(()) => Ok(digest),
-                        Err(error) => Err(format!("the host answered an invalid digest: {error}")),
-                    },
-                    Err(error) => Err(host_error_summary(&error)),
-                };
-                answers.push((&slot.image, answer.clone()));
-                answer
-            }
-        };
+    resolved
+}
+
+/// Pins each resolved slot; a tag that could not be resolved refuses the request or is warned
+/// about, as `failure` says.
+pub(crate) fn apply_pins<'a>(
+    decision: &mut Decision<'a>,
+    resolved: &[(&ImageSlot<'a>, Result<String, String>)],
+    failure: RegistryFailure,
+) {
+    for (slot, answer) in resolved {
         match (answer, failure) {
             (Ok(digest), _) => {
-                decision.fixes.push(Fix::pin(slot, &digest));
-                decision.warn(pinned_warning(slot, &digest), true);
+                decision.fixes.push(Fix::pin(slot, digest));
+                decision.warn(pinned_warning(slot, digest), true);
             }
             (Err(error), RegistryFailure::Reject) => {
-                decision.refusals.push(pin_refusal(slot, &error));
+                decision.refusals.push(pin_refusal(slot, error));
             }
             (Err(error), RegistryFailure::Accept) => {
-                decision.warn(unpinned_warning(slot, &error), false);
+                decision.warn(unpinned_warning(slot, error), false);
             }
         }
     }
@@ -192,8 +197,10 @@ mod tests {
         registry: &mut TestRegistry,
     ) -> Verdict<'static> {
         let mut decision = decision;
-        let candidates: Vec<_> = slots.iter().collect();
-        pin(&mut decision, &candidates, failure, registry);
+        if decision.refusals.is_empty() {
+            let candidates: Vec<_> = slots.iter().collect();
+            apply_pins(&mut decision, &resolve(&candidates, registry), failure);
+        }
         decision.verdict()
     }
 

@@ -350,6 +350,41 @@ fn a_pod_is_pinned_and_its_pull_policy_set() {
 }
 
 #[test]
+fn a_pinned_image_keeps_its_pull_policy_when_digests_need_not_pull_always() {
+    let settings = json!({"pinDigests": "pods", "requireAlwaysForDigests": false});
+    let (outcome, asked, mutated) = evaluate_pinning(&fixture("pod-ifnotpresent.json"), &settings);
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(asked, ["nginx:1.27"]);
+    assert_eq!(outcome.changed, ["/spec/containers/0/image"]);
+    assert_eq!(
+        mutated.unwrap()["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+    assert_eq!(outcome.warnings.len(), 1, "{outcome:?}");
+
+    // Unpinned, it is an image without a digest again: its pull policy must be Always.
+    let settings = json!({
+        "pinDigests": "pods", "requireAlwaysForDigests": false, "registryFailure": "accept"
+    });
+    let mut registry = TestRegistry::default();
+    let (outcome, mutated) =
+        evaluate_with(&fixture("pod-ifnotpresent.json"), &settings, &mut registry);
+    assert_eq!(registry.asked, ["nginx:1.27"]);
+    assert_eq!(outcome.changed, ["/spec/containers/0/imagePullPolicy"]);
+    assert_eq!(
+        mutated.unwrap()["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("not pinned, accepted as it is")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
 fn every_list_and_image_volume_of_a_pod_is_pinned() {
     let (outcome, asked, _) = evaluate_pinning(
         &fixture("pod-all-lists.json"),
