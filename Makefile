@@ -81,6 +81,14 @@ e2e-tests-kwctl: annotated-policy.wasm
 engine-tests: annotated-policy.wasm
 	KWCTL=$(KWCTL) POLICY_SERVER=$(POLICY_SERVER) bats tests/engines.bats tests/registry.bats tests/kwctl.bats
 
+# Digest pinning against a registry on loopback (tests/pinning.bats): under the project host, and
+# under kwctl and policy-server when found; PINNING_ENGINES chooses (host kwctl policy-server).
+PINNING_ENGINES ?= host kwctl policy-server
+.PHONY: pinning-tests
+pinning-tests: policy.wasm host $(if $(filter-out host,$(PINNING_ENGINES)),annotated-policy.wasm)
+	KWCTL=$(KWCTL) POLICY_SERVER=$(POLICY_SERVER) PINNING_ENGINES="$(PINNING_ENGINES)" \
+		HOST_BIN=$(abspath $(HOST)) bats tests/pinning.bats
+
 .PHONY: check
 check:
 	scripts/test-all.sh

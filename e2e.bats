@@ -1248,3 +1248,58 @@ OWNED_WARNING='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNo
   assert_no_patch
   assert_message 'spec.containers[0] "web": tag "latest" is denied; use another tag or a digest (image nginx:latest)'
 }
+
+# ---------------------------------------------------------------------------
+# Digest pinning, replayed: test_data/e2e/sessions/ holds kwctl's recordings of the host
+# capability oci/v1/manifest_digest against a registry on 127.0.0.1:5000 (made by record.sh
+# there). Replaying contacts no registry; the engine answers each call from the session, in
+# order. tests/engines.bats leaves these runs out of policy-server, which cannot replay one.
+# (tests/pinning.bats runs the same against a live registry.)
+# ---------------------------------------------------------------------------
+
+S=test_data/e2e/sessions
+PIN_SETTINGS='{"mode":"mutate","pinDigests":"pods"}'
+
+# assert_image_pinned PATH IMAGE: the patch replaces PATH with IMAGE, and sets the pull policy.
+assert_image_pinned() {
+  local got
+  got=$(patch_json | jq -c 'sort_by(.path)')
+  [ "$got" = "$(jq -nc --arg path "$1" --arg image "$2" '[{op: "replace", path: $path, value: $image},
+      {op: "replace", path: "/spec/containers/0/imagePullPolicy", value: "Always"}]')" ] ||
+    fail "the patch is not [$1 = $2, Always]: $got"
+}
+
+@test "pinning (replayed session): a tag is pinned to the digest the registry served" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin.session.yml" \
+    --request-path "$S/pod-pin.json" --settings-json "$PIN_SETTINGS" "$POLICY"
+  assert_allowed true
+  assert_image_pinned /spec/containers/0/image \
+    127.0.0.1:5000/app:1.0@sha256:527a79d5a0091a6a38a52643cd3cba9d7eee710f833c5650d03c8fda2214c073
+  assert_warnings 2
+  assert_warning 1 "spec.containers[0] \"web\": pinned to sha256:527a79d5a009…, the tag's digest at admission (image 127.0.0.1:5000/app:1.0)"
+}
+
+@test "pinning (replayed session): a multi-platform tag is pinned to its index's digest" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin-index.session.yml" \
+    --request-path "$S/pod-pin-index.json" --settings-json "$PIN_SETTINGS" "$POLICY"
+  assert_allowed true
+  assert_image_pinned /spec/containers/0/image \
+    127.0.0.1:5000/multi:2.0@sha256:22ac0c47594608d4eebd9699e12531dc532f8dd4181d3d38eee442413193976a
+}
+
+@test "pinning (replayed session): an unknown tag refuses the request with the registry's error" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin-unknown.session.yml" \
+    --request-path "$S/pod-pin-unknown.json" --settings-json "$PIN_SETTINGS" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: Host error: Callback evaluation failure: Fail to interact with OCI registry: Registry error: url http://127.0.0.1:5000/v...; the registry must answer for the image, or registryFailure must be "accept" (image 127.0.0.1:5000/app:9.9)'
+}
+
+@test "pinning (replayed session): with registryFailure accept, an unknown tag is accepted unpinned, with a warning" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin-unknown.session.yml" \
+    --request-path "$S/pod-pin-unknown.json" --settings-json '{"mode":"mutate","pinDigests":"pods","registryFailure":"accept"}' "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_warnings 2
+  assert_warning_has 1 'spec.containers[0] "web": not pinned, accepted as it is: Host error: Callback evaluation failure: Fail to interact with OCI registry: '
+}

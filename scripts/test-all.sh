@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints (host and wasm), unit and property tests, the release module
-# through the waPC host (e2e.bats), the same e2e.bats under the real kwctl, policy-server and an
-# OCI registry (skipped, and said so, without kwctl and policy-server; a failure under CI=true),
-# and a short fuzzing run. FUZZ_SECONDS=0 skips fuzzing.
+# through the waPC host (e2e.bats; digest pinning against a registry, tests/pinning.bats), the
+# same e2e.bats and pinning tests under the real kwctl, policy-server and an OCI registry
+# (skipped, and said so, without kwctl and policy-server; a failure under CI=true), and a short
+# fuzzing run. FUZZ_SECONDS=0 skips fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -30,6 +31,8 @@ size=$(stat -c %s policy.wasm)
 echo "policy.wasm: $size bytes"
 if ((size > 400 * 1024)); then echo "policy.wasm is over the 400 KiB budget" >&2; exit 1; fi
 timeout -k 30 20m make --no-print-directory e2e-tests
+step "digest pinning against a registry on loopback, under the project host"
+timeout -k 30 10m make --no-print-directory pinning-tests PINNING_ENGINES=host
 
 step "the real Kubewarden engine: e2e.bats under kwctl; policy-server; an OCI registry; kwctl's artifacts"
 missing=()
@@ -38,6 +41,8 @@ policy_server=$(kubewarden_find policy-server) || missing+=("$(kubewarden_missin
 if ((${#missing[@]} == 0)); then
   echo "kwctl: $kwctl; policy-server: $policy_server"
   timeout -k 30 40m make --no-print-directory e2e-tests-kwctl engine-tests \
+    KWCTL="$kwctl" POLICY_SERVER="$policy_server"
+  timeout -k 30 10m make --no-print-directory pinning-tests PINNING_ENGINES="kwctl policy-server" \
     KWCTL="$kwctl" POLICY_SERVER="$policy_server"
   engine_pass="run ($("$kwctl" --version 2>/dev/null | head -n 1))"
 elif [ "${CI:-}" = true ]; then

@@ -55,7 +55,11 @@ http:
 $auth_config
 EOF
   REGISTRY_LOG=$dir/registry.log
-  docker-registry serve "$dir/registry.yml" >"$REGISTRY_LOG" 2>&1 &
+  # The registry reads REGISTRY_<SECTION>_... variables as configuration (REGISTRY_LOG would
+  # replace its `log` section, REGISTRY_AUTH its `auth`): an earlier registry_start's exports must
+  # not reach it.
+  env -u REGISTRY -u REGISTRY_PID -u REGISTRY_LOG -u REGISTRY_SOURCES -u REGISTRY_AUTH \
+    docker-registry serve "$dir/registry.yml" >"$REGISTRY_LOG" 2>&1 &
   REGISTRY_PID=$!
   REGISTRY=127.0.0.1:$port
   REGISTRY_SOURCES=$dir/sources.yml
