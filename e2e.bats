@@ -1292,7 +1292,7 @@ assert_image_pinned() {
     --request-path "$S/pod-pin-unknown.json" --settings-json "$PIN_SETTINGS" "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: Host error: Callback evaluation failure: Fail to interact with OCI registry: Registry error: url http://127.0.0.1:5000/v...; the registry must answer for the image, or registryFailure must be "accept" (image 127.0.0.1:5000/app:9.9)'
+  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: Registry error: url http://127.0.0.1:5000/v2/app/manifests/9…envelope: OCI API errors: [OCI API error: manifest unknown]; registryFailure "accept" would admit it unpinned (image 127.0.0.1:5000/app:9.9)'
 }
 
 @test "pinning (replayed session): with registryFailure accept, an unknown tag is accepted unpinned, with a warning" {
@@ -1301,5 +1301,5 @@ assert_image_pinned() {
   assert_allowed true
   assert_patch /spec/containers/0/imagePullPolicy
   assert_warnings 2
-  assert_warning_has 1 'spec.containers[0] "web": not pinned, accepted as it is: Host error: Callback evaluation failure: Fail to interact with OCI registry: '
+  assert_warning_has 1 'spec.containers[0] "web": not pinned, accepted as it is: Registry error: url http://127.0.0.1:5000/v2/app/manifests/9…envelope: OCI API errors: [OCI API error: manifest unknown] (image 127.0.0.1:5000/app:9.9)'
 }

@@ -312,8 +312,8 @@ pub(crate) fn pin_refusal(slot: &ImageSlot<'_>, error: &str) -> String {
     message_item(
         slot,
         format_args!(
-            "cannot pin the tag to its digest: {}; the registry must answer for the image, \
-             or registryFailure must be \"accept\"",
+            "cannot pin the tag to its digest: {}; registryFailure \"accept\" would admit it \
+             unpinned",
             Shown(error)
         ),
     )

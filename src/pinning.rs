@@ -72,21 +72,25 @@ pub(crate) fn apply_pins<'a>(
 /// A host error cut to this many characters.
 const MAX_HOST_ERROR_CHARS: usize = 120;
 
-/// The host's error, as a user can act on it. The engine writes a chain
-/// (`Callback evaluation failure: Fail to interact with OCI registry: …`, then `Caused by:` and
-/// one cause a line, maybe a backtrace): keep the first line without its generic prefixes, and
-/// the innermost cause (`Connection refused (os error 111)`) when the first line lacks it, cut in
-/// the middle so that both ends stay.
+/// The host's error, as a user can act on it. The engine writes a chain (`Host error:
+/// Callback evaluation failure: Fail to interact with OCI registry: …`, then `Caused by:` and one
+/// cause a line, maybe a backtrace): keep the first line without its generic prefixes and
+/// sentences, and the innermost cause (`Connection refused (os error 111)`) when the first line
+/// lacks it, cut in the middle so that both ends stay.
 pub(crate) fn host_error_summary(error: &str) -> String {
-    const GENERIC_PREFIXES: [&str; 2] = [
+    const GENERIC_PREFIXES: [&str; 3] = [
+        "Host error: ",
         "Callback evaluation failure: ",
         "Fail to interact with OCI registry: ",
     ];
+    // After a capability the policy server did not grant.
+    const GENERIC_SUFFIX: &str = " The violation has been reported.";
     let mut lines = error.lines();
     let mut first = lines.next().unwrap_or_default().trim();
     for prefix in GENERIC_PREFIXES {
         first = first.strip_prefix(prefix).unwrap_or(first);
     }
+    first = first.strip_suffix(GENERIC_SUFFIX).unwrap_or(first);
     let innermost = lines
         .take_while(|line| !line.starts_with("Stack backtrace"))
         .map(str::trim)
@@ -146,7 +150,7 @@ mod tests {
     #[test]
     fn host_errors_keep_what_a_user_can_act_on() {
         // Texts kwctl 1.35 hands the guest (docs/pinning-engine.md).
-        let refused = "Callback evaluation failure: Fail to interact with OCI registry: error sending \
+        let refused = "Host error: Callback evaluation failure: Fail to interact with OCI registry: error sending \
             request for url (http://127.0.0.1:42341/v2/app/manifests/1.0)\n\nCaused by:\n    0: \
             error sending request for url (http://127.0.0.1:42341/v2/app/manifests/1.0)\n    1: \
             client error (Connect)\n    2: tcp connect error\n    3: Connection refused (os error 111)\n\n\
@@ -171,9 +175,12 @@ mod tests {
             summary.ends_with("[OCI API error: manifest unknown]"),
             "{summary}"
         );
-        let denied = "Policy has not been granted access to the 'oci/v1/manifest_digest' host \
-            capability. The violation has been reported.";
-        assert_eq!(host_error_summary(denied), denied);
+        let denied = "Host error: Policy has not been granted access to the \
+            'oci/v1/manifest_digest' host capability. The violation has been reported.";
+        assert_eq!(
+            host_error_summary(denied),
+            "Policy has not been granted access to the 'oci/v1/manifest_digest' host capability."
+        );
         assert_eq!(host_error_summary(""), "");
     }
 
@@ -270,8 +277,7 @@ mod tests {
         assert_eq!(
             message,
             "spec.containers[1] \"app\": cannot pin the tag to its digest: connection refused; \
-             the registry must answer for the image, or registryFailure must be \"accept\" \
-             (image app:2)"
+             registryFailure \"accept\" would admit it unpinned (image app:2)"
         );
         assert!(
             warnings.is_empty(),

@@ -47,11 +47,11 @@ struct Common {
     request_path: String,
 
     /// Policy settings as JSON
-    #[arg(short = 's', long, conflicts_with = "settings_path")]
+    #[arg(long, conflicts_with = "settings_path")]
     settings_json: Option<String>,
 
-    /// File with the policy settings, YAML or JSON
-    #[arg(long)]
+    /// File with the policy settings, YAML or JSON (`-s`, as in kwctl)
+    #[arg(short = 's', long)]
     settings_path: Option<PathBuf>,
 
     /// Interrupt the policy after this many seconds, like the policy server's --policy-timeout
