@@ -7,7 +7,7 @@
 # Annotates policy.wasm, bench/baseline-accept and bench/baseline-sdk (the baselines with
 # bench/baseline-metadata.yml), starts one policy-server on loopback with the three of them
 # (policy ids policy, accept, sdk; the policy allowed to mutate), and for every request of
-# bench/requests/ (plus a generated 10,000-container Pod) posts it as an AdmissionReview with wrk
+# bench/requests/ (plus a generated 2,000-container Pod) posts it as an AdmissionReview with wrk
 # (bench/server.lua), one module after the other, for at most DURATION seconds and MAX_ANSWERS
 # answers a run. Every answer must be HTTP 200 and the same bytes as the first one, whose
 # response must equal what `kwctl run` answers for that module, request and settings.
@@ -23,7 +23,8 @@
 #   CONNECTIONS   wrk connections (default 4); THREADS: wrk threads (default 1)
 #   WORKERS       policy-server worker threads (default: its own, one per CPU)
 #   POLICY_SETTINGS  settings JSON for the three modules (default {})
-#   BIG_CONTAINERS   containers in the generated Pod (default 10000; 0 skips it)
+#   BIG_CONTAINERS   containers in the generated Pod (default 2000, about 1.7 MB: policy-server
+#                    refuses a body over 2 MiB with HTTP 413; 0 skips it)
 #   REQUESTS      space-separated request files instead of the whole set
 #   SKIP_BUILD=1  use the modules already built
 #   OUT_DIR       where results go (default target/bench/server)
@@ -41,7 +42,7 @@ ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-4}"
 THREADS="${THREADS:-1}"
 POLICY_SETTINGS="${POLICY_SETTINGS:-{\}}"
-BIG_CONTAINERS="${BIG_CONTAINERS:-10000}"
+BIG_CONTAINERS="${BIG_CONTAINERS:-2000}"
 OUT_DIR="${OUT_DIR:-$root/target/bench/server}"
 wasm_dir="$root/target/wasm32-wasip1/release"
 
