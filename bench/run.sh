@@ -77,26 +77,8 @@ for f in "$accept_wasm" "$sdk_wasm" "$policy_wasm" "$host"; do
 done
 
 # --- requests --------------------------------------------------------------------------------
-if [[ -n "${REQUESTS:-}" ]]; then
-  read -r -a requests <<< "$REQUESTS"
-else
-  requests=(
-    bench/requests/pod-one-container.json
-    bench/requests/deployment-kubectl-apply.json
-    bench/requests/cronjob.json
-    bench/requests/pod-mutated.json
-    bench/requests/pod-rejected-many.json
-    bench/requests/pod-50-containers.json
-  )
-  if (( BIG_CONTAINERS > 0 )); then
-    big="$OUT_DIR/pod-$BIG_CONTAINERS-containers.json"
-    if [[ ! -s "$big" || bench/requests/generate.sh -nt "$big" ]]; then
-      echo "== generating $big" >&2
-      bench/requests/generate.sh pod-n "$BIG_CONTAINERS" "$big"
-    fi
-    requests+=("$big")
-  fi
-fi
+source bench/requests.bash
+bench_requests "$OUT_DIR"
 
 # --- measure ---------------------------------------------------------------------------------
 results="$OUT_DIR/results.jsonl"

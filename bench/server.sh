@@ -70,25 +70,8 @@ for baseline in accept sdk; do
 done
 
 # --- requests --------------------------------------------------------------------------------
-if [[ -n "${REQUESTS:-}" ]]; then
-  read -r -a requests <<<"$REQUESTS"
-else
-  requests=(
-    bench/requests/pod-one-container.json
-    bench/requests/deployment-kubectl-apply.json
-    bench/requests/cronjob.json
-    bench/requests/pod-mutated.json
-    bench/requests/pod-rejected-many.json
-    bench/requests/pod-50-containers.json
-  )
-  if ((BIG_CONTAINERS > 0)); then
-    big="$root/target/bench/pod-$BIG_CONTAINERS-containers.json"
-    if [[ ! -s "$big" || bench/requests/generate.sh -nt "$big" ]]; then
-      bench/requests/generate.sh pod-n "$BIG_CONTAINERS" "$big"
-    fi
-    requests+=("$big")
-  fi
-fi
+source bench/requests.bash
+bench_requests "$root/target/bench"
 modules=(policy accept sdk)
 
 # --- server ----------------------------------------------------------------------------------
