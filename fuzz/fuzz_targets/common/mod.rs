@@ -16,7 +16,12 @@ pub struct FuzzRegistry;
 impl Registry for FuzzRegistry {
     fn manifest_digest(&mut self, image: &str) -> Result<String, String> {
         if image.len() % 4 == 0 {
-            return Err("registry unreachable".into());
+            // An engine-shaped error chain made of fuzzed text, for the policy to summarize.
+            return Err(format!(
+                "Host error: Callback evaluation failure: {image}\n\nCaused by:\n    0: \
+                 {image}\n    1: {}\n\nStack backtrace:\n   0: {image}",
+                image.chars().rev().collect::<String>()
+            ));
         }
         let hash = image.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
