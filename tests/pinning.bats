@@ -110,6 +110,9 @@ teardown_file() {
   if [ -f "$WORK/stopped-registry.pid" ]; then
     kill "$(cat "$WORK/stopped-registry.pid")" 2>/dev/null || true
   fi
+  if [ -f "$WORK/silent-registry.pid" ]; then
+    kill "$(cat "$WORK/silent-registry.pid")" 2>/dev/null || true
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -519,4 +522,51 @@ server_run() {
   [ "$(warnings)" = "spec.containers[0] \"web\": not pinned, accepted as it is: $grant (image $REGISTRY/server/app:1.0)" ] ||
     fail "not the warning naming the grant"
   assert_calls 0
+}
+
+@test "policy-server and a registry that never answers: no answer until the connection closes, then the policy server's timeout refusal" {
+  [ -n "$WITH_SERVER" ] || skip "policy-server is not among the engines or not found"
+  ENGINE=policy-server
+  local port request started elapsed
+  # Accepts connections and never writes a byte: not even a TLS handshake completes.
+  port=$(registry_free_port)
+  python3 -c '
+import socket, sys, time
+server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1]))); server.listen(16)
+held = []
+while True:
+    held.append(server.accept()[0])
+' "$port" &
+  echo $! >"$WORK/silent-registry.pid"
+  local tries=0
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    ((++tries < 100)) || fail "the silent registry did not listen"
+    sleep 0.1
+  done
+  request=$(pod_request silent "$(containers web="127.0.0.1:$port/app:1.0")")
+  admission_review "$request" >"$WORK/silent-body.json"
+  # The registry client sets no timeout and --policy-timeout (2 s) only fires in guest code: in
+  # a cluster the API server gives up first (the webhook's timeoutSeconds, failurePolicy).
+  started=$SECONDS
+  if curl -sS --max-time 6 -o "$WORK/silent-answer.json" -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$WORK/silent-body.json" "$POLICY_SERVER_URL/validate/granted" 2>/dev/null; then
+    fail "policy-server answered while the registry was silent: $(cat "$WORK/silent-answer.json")"
+  fi
+  curl -sS --max-time 60 -o "$WORK/silent-answer.json" -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$WORK/silent-body.json" "$POLICY_SERVER_URL/validate/granted" &
+  local answer_pid=$!
+  sleep 3
+  kill "$(cat "$WORK/silent-registry.pid")"
+  rm "$WORK/silent-registry.pid"
+  wait "$answer_pid" || fail "no answer once the registry closed its connections"
+  elapsed=$((SECONDS - started))
+  status=0 output=$(jq -c '.response' "$WORK/silent-answer.json")
+  assert_allowed false
+  [ "$(jq -r '.status.code' <<<"$output")" = 500 ] || fail "not the server's 500 refusal"
+  [[ "$(message)" == *"exceeded the allowed execution time"* ]] ||
+    fail "not the policy server's timeout refusal"
+  # registryFailure never applied: the policy did not get to read the error.
+  [[ "$(message)" != *"cannot pin"* ]] || fail "the policy answered after its deadline"
+  ((elapsed < 60)) || fail "took ${elapsed}s"
 }
