@@ -6,11 +6,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{fixture_files, fixture_settings, policy_module, tests_dir, workspace_root};
+use common::{fixture_evaluators, fixture_files, policy_module, tests_dir, workspace_root};
 use image_pull_policy_cli::findings::{classify, split_refusal, FINDING_KINDS};
 use image_pull_policy_cli::policy::Evaluator;
 use image_pull_policy_cli::scan::{scan_text, ScanRequest};
-use image_pull_policy_cli::settings::PolicyConfig;
 use policy_host::admission::{parse_request_str, settings_from_json, AdmissionResponse};
 
 fn items(response: &AdmissionResponse) -> Vec<String> {
@@ -33,17 +32,7 @@ fn every_item_the_module_writes_has_a_kind() {
         }
         None => unclassified.push(format!("{origin}: {item}")),
     };
-    for settings in fixture_settings() {
-        let config = match &settings {
-            Some(path) => PolicyConfig::from_file(path).unwrap(),
-            None => PolicyConfig::defaults(),
-        };
-        let evaluator = Evaluator::new(
-            Some(policy_module().as_path()),
-            config.settings.clone(),
-            &config.source,
-        )
-        .unwrap();
+    for (config, evaluator) in fixture_evaluators() {
         let request = ScanRequest {
             evaluator: &evaluator,
             rules: &config.rules,

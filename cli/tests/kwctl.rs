@@ -13,11 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use common::{fixture_files, fixture_settings, policy_module, scratch, tests_dir};
+use common::{fixture_evaluators, fixture_files, policy_module, scratch, tests_dir};
 use image_pull_policy_cli::manifest;
-use image_pull_policy_cli::policy::Evaluator;
 use image_pull_policy_cli::scan::{admission_request, scan_text, Outcome, ScanRequest};
-use image_pull_policy_cli::settings::PolicyConfig;
 use serde_json::Value;
 
 const KWCTL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -104,17 +102,7 @@ fn run_kwctl(kwctl: &Path, case: &Case, scratch_dir: &Path, index: usize) -> Val
 
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for settings_path in fixture_settings() {
-        let config = match &settings_path {
-            Some(path) => PolicyConfig::from_file(path).unwrap(),
-            None => PolicyConfig::defaults(),
-        };
-        let evaluator = Evaluator::new(
-            Some(policy_module().as_path()),
-            config.settings.clone(),
-            &config.source,
-        )
-        .unwrap();
+    for (config, evaluator) in fixture_evaluators() {
         let request = ScanRequest {
             evaluator: &evaluator,
             rules: &config.rules,

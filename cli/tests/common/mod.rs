@@ -113,3 +113,29 @@ pub fn fixture_settings() -> Vec<Option<PathBuf>> {
     settings.insert(0, None);
     settings
 }
+
+/// Each settings file of [`fixture_settings`] read as `scan --settings` reads it, with the
+/// module loaded under those settings.
+pub fn fixture_evaluators() -> Vec<(
+    image_pull_policy_cli::settings::PolicyConfig,
+    image_pull_policy_cli::policy::Evaluator,
+)> {
+    use image_pull_policy_cli::policy::Evaluator;
+    use image_pull_policy_cli::settings::PolicyConfig;
+    fixture_settings()
+        .iter()
+        .map(|settings| {
+            let config = match settings {
+                Some(path) => PolicyConfig::from_file(path).unwrap(),
+                None => PolicyConfig::defaults(),
+            };
+            let evaluator = Evaluator::new(
+                Some(policy_module().as_path()),
+                config.settings.clone(),
+                &config.source,
+            )
+            .unwrap();
+            (config, evaluator)
+        })
+        .collect()
+}
