@@ -7,6 +7,8 @@ use policy_host::admission::{AdmissionRequest, AdmissionResponse};
 use policy_host::engine::{EngineOptions, Policy, PolicyError};
 use serde_json::{Map, Value};
 
+use crate::settings::PIN_DIGESTS;
+
 /// The module `make policy.wasm` built, when there was one at build time.
 #[cfg(embedded_policy)]
 const EMBEDDED_MODULE: Option<&[u8]> =
@@ -84,8 +86,8 @@ impl Evaluator {
 /// The settings with `pinDigests` off: a manifest does not decide the digest a tag has at
 /// admission, and a scan never asks a registry. Everything else is judged as admission judges it.
 fn without_pinning(mut settings: Map<String, Value>) -> Map<String, Value> {
-    if settings.contains_key("pinDigests") {
-        settings.insert("pinDigests".to_owned(), Value::String("off".to_owned()));
+    if settings.contains_key(PIN_DIGESTS) {
+        settings.insert(PIN_DIGESTS.to_owned(), Value::String("off".to_owned()));
     }
     settings
 }

@@ -15,7 +15,7 @@ const METADATA_YML: &str = include_str!("../../metadata.yml");
 const POLICY_KINDS: [&str; 2] = ["ClusterAdmissionPolicy", "AdmissionPolicy"];
 
 /// The setting whose resolution needs a registry at admission; `scan` never pins.
-const PIN_DIGESTS: &str = "pinDigests";
+pub const PIN_DIGESTS: &str = "pinDigests";
 
 /// Everything about the policy's configuration that decides what admission answers.
 #[derive(Clone, Debug)]
