@@ -1258,7 +1258,7 @@ OWNED_WARNING='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNo
 # ---------------------------------------------------------------------------
 
 S=test_data/e2e/sessions
-PIN_SETTINGS='{"mode":"mutate","pinDigests":"pods"}'
+PIN_SETTINGS='{"mode":"mutate","pinDigests":"pods","pinRegistries":["127.0.0.1:5000/*"]}'
 
 # assert_image_pinned PATH IMAGE: the patch replaces PATH with IMAGE, and sets the pull policy.
 assert_image_pinned() {
@@ -1292,14 +1292,74 @@ assert_image_pinned() {
     --request-path "$S/pod-pin-unknown.json" --settings-json "$PIN_SETTINGS" "$POLICY"
   assert_allowed false
   assert_no_patch
-  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: Registry error: url http://127.0.0.1:5000/v2/app/manifests/9…envelope: OCI API errors: [OCI API error: manifest unknown]; registryFailure "accept" would admit it unpinned (image 127.0.0.1:5000/app:9.9)'
+  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: not found: the registry has no such repository or tag (the policy server'"'"'s log has the details); registryFailure "accept" would admit it unpinned (image 127.0.0.1:5000/app:9.9)'
 }
 
 @test "pinning (replayed session): with registryFailure accept, an unknown tag is accepted unpinned, with a warning" {
   run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin-unknown.session.yml" \
-    --request-path "$S/pod-pin-unknown.json" --settings-json '{"mode":"mutate","pinDigests":"pods","registryFailure":"accept"}' "$POLICY"
+    --request-path "$S/pod-pin-unknown.json" --settings-json '{"mode":"mutate","pinDigests":"pods","pinRegistries":["127.0.0.1:5000/*"],"registryFailure":"accept"}' "$POLICY"
   assert_allowed true
   assert_patch /spec/containers/0/imagePullPolicy
   assert_warnings 2
-  assert_warning_has 1 'spec.containers[0] "web": not pinned, accepted as it is: Registry error: url http://127.0.0.1:5000/v2/app/manifests/9…envelope: OCI API errors: [OCI API error: manifest unknown] (image 127.0.0.1:5000/app:9.9)'
+  assert_warning_has 1 'spec.containers[0] "web": not pinned, accepted as it is: not found: the registry has no such repository or tag (the policy server'"'"'s log has the details) (image 127.0.0.1:5000/app:9.9)'
+}
+
+@test "pinning (replayed session): an UPDATE that changes a Pod's image is pinned like a CREATE" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin.session.yml" \
+    --request-path "$S/pod-update-pin.json" \
+    --settings-json '{"mode":"mutate","pinDigests":"pods","pinRegistries":["127.0.0.1:5000/*"],"requireAlwaysForDigests":false}' "$POLICY"
+  assert_allowed true
+  # The image pinned, the pull policy IfNotPresent kept.
+  [ "$(patch_json | jq -c .)" = '[{"op":"replace","path":"/spec/containers/0/image","value":"127.0.0.1:5000/app:1.0@sha256:527a79d5a0091a6a38a52643cd3cba9d7eee710f833c5650d03c8fda2214c073"}]' ] ||
+    fail "not the one pinned image"
+}
+
+@test "pinning (replayed session): requireDigest is met by the pinned digest" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin.session.yml" \
+    --request-path "$S/pod-pin.json" \
+    --settings-json '{"mode":"mutate","pinDigests":"pods","pinRegistries":["127.0.0.1:5000/*"],"requireDigest":true}' "$POLICY"
+  assert_allowed true
+  assert_image_pinned /spec/containers/0/image \
+    127.0.0.1:5000/app:1.0@sha256:527a79d5a0091a6a38a52643cd3cba9d7eee710f833c5650d03c8fda2214c073
+}
+
+# No registry call is made for these: the answer comes before any (tests/pinning.bats counts
+# the connections).
+@test "pinning: an image outside pinRegistries is refused without asking, under registryFailure reject" {
+  run --separate-stderr $KWCTL run --request-path "$S/pod-pin-outside.json" --settings-json "$PIN_SETTINGS" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: its registry is not in pinRegistries; registryFailure "accept" would admit it unpinned (image 127.0.0.1:22/attacker/app:1.0)'
+}
+
+@test "pinning: an image outside pinRegistries is accepted unpinned under registryFailure accept" {
+  run --separate-stderr $KWCTL run --request-path "$S/pod-pin-outside.json" \
+    --settings-json '{"mode":"mutate","pinDigests":"pods","pinRegistries":["127.0.0.1:5000/*"],"registryFailure":"accept"}' "$POLICY"
+  assert_allowed true
+  assert_patch /spec/containers/0/imagePullPolicy
+  assert_warning_has 1 'spec.containers[0] "web": not pinned, accepted as it is: its registry is not in pinRegistries (image 127.0.0.1:22/attacker/app:1.0)'
+}
+
+@test "pinning: a bracketed IPv6 registry is never handed to the engine" {
+  run --separate-stderr $KWCTL run --request-path "$S/pod-pin-ipv6.json" \
+    --settings-json '{"mode":"mutate","pinDigests":"pods","pinRegistries":["[fd00::1]:5000/*"]}' "$POLICY"
+  assert_allowed false
+  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: the policy server cannot read a registry host in brackets (IPv6); name the registry by a host name, or write the digest; registryFailure "accept" would admit it unpinned (image [fd00::1]:5000/team/app:1.0)'
+}
+
+@test "pinning: more than 8 distinct images to pin refuse the request before any call" {
+  run --separate-stderr $KWCTL run --request-path "$S/pod-pin-nine-images.json" --settings-json "$PIN_SETTINGS" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[8] "c8": cannot pin the tag to its digest: the request names more than 8 distinct images to pin; registryFailure "accept" would admit it unpinned (image 127.0.0.1:5000/app8:1.0)'
+}
+
+@test "invalid settings: pinning without pinRegistries" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"pinDigests":"pods"}' "$POLICY"
+  assert_settings_refused pinRegistries 'list the registries it may ask in pinRegistries, e.g. pinRegistries: ["registry.example.com/*", "ghcr.io/acme/*"]'
+}
+
+@test "invalid settings: a pinRegistries pattern without a registry host" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"pinDigests":"pods","pinRegistries":["*"]}' "$POLICY"
+  assert_settings_refused 'pinRegistries[0]' 'pinRegistries[0]: "*" must start with a registry host and a '"'"'/'"'"''
 }

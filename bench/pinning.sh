@@ -129,7 +129,7 @@ pin:
   module: file://$POLICY
   allowedToMutate: true
   hostCapabilities: ["oci/v1/manifest_digest"]
-  settings: {mode: mutate, pinDigests: pods}
+  settings: {mode: mutate, pinDigests: pods, pinRegistries: ["$REGISTRY/*"]}
 EOF
 echo "== starting policy-server" >&2
 POLICY_SERVER_LOG_LEVEL=warn policy_server_start "$OUT_DIR/server" "$OUT_DIR/policies.yml" \

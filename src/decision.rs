@@ -8,6 +8,8 @@
 use std::fmt::{self, Write as _};
 
 use crate::mutation::Fix;
+use crate::pinning::{PinFailure, MAX_RESOLVED_IMAGES};
+use crate::reference::EngineMisreading;
 use crate::rules::{PullPolicy, Rule};
 use crate::settings::{Mode, PinScope};
 use crate::slots::{ImageSlot, SlotList};
@@ -308,23 +310,58 @@ pub(crate) fn pinned_warning(slot: &ImageSlot<'_>, digest: &str) -> String {
 }
 
 /// A tag that could not be resolved, with `registryFailure: reject`.
-pub(crate) fn pin_refusal(slot: &ImageSlot<'_>, error: &str) -> String {
+pub(crate) fn pin_refusal(slot: &ImageSlot<'_>, failure: PinFailure) -> String {
     message_item(
         slot,
         format_args!(
-            "cannot pin the tag to its digest: {}; registryFailure \"accept\" would admit it \
-             unpinned",
-            Shown(error)
+            "cannot pin the tag to its digest: {failure}; registryFailure \"accept\" would admit \
+             it unpinned"
         ),
     )
 }
 
 /// A tag that could not be resolved, with `registryFailure: accept`.
-pub(crate) fn unpinned_warning(slot: &ImageSlot<'_>, error: &str) -> String {
+pub(crate) fn unpinned_warning(slot: &ImageSlot<'_>, failure: PinFailure) -> String {
     warning(
         slot,
-        format_args!("not pinned, accepted as it is: {}", Shown(error)),
+        format_args!("not pinned, accepted as it is: {failure}"),
     )
+}
+
+impl fmt::Display for PinFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotFound => "not found: the registry has no such repository or tag",
+            Self::Unauthorized => "unauthorized: the policy server may not pull it",
+            Self::Unreachable => "unreachable: the policy server cannot connect to the registry",
+            Self::NoAnswer => "no answer: the registry closed or dropped the connection",
+            Self::InvalidAnswer => "invalid answer: the registry's answer is not a manifest digest",
+            Self::Failed => "the registry call failed",
+            Self::NotGranted => {
+                "the policy server has not granted this policy the host capability \
+                 oci/v1/manifest_digest"
+            }
+            Self::OutsideRegistries => "its registry is not in pinRegistries",
+            Self::OverBound => {
+                return write!(
+                    f,
+                    "the request names more than {MAX_RESOLVED_IMAGES} distinct images to pin"
+                )
+            }
+            Self::Misread(EngineMisreading::BracketedHost) => {
+                "the policy server cannot read a registry host in brackets (IPv6); name the \
+                 registry by a host name, or write the digest"
+            }
+            Self::Misread(EngineMisreading::UppercaseHost) => {
+                "the policy server reads an upper-case first element as a Docker Hub namespace, \
+                 the kubelet as a registry host; write the digest"
+            }
+        })?;
+        if self.is_logged() {
+            f.write_str(" (the policy server's log has the details)")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a fix did: `imagePullPolicy set to Always, was IfNotPresent`.

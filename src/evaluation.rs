@@ -6,11 +6,11 @@ use serde_json::value::RawValue;
 
 use crate::decision::{decide, Context, Decision};
 use crate::error::RequestError;
-use crate::pinning::{apply_pins, resolve, Registry};
+use crate::pinning::{apply_pins, plan, resolve, Registry};
 use crate::request::{Node, Obj, Operation, Payload, Shaped, Workload};
 use crate::response::{refusal, respond, ValidationResponse};
-use crate::rules::{check, is_resolvable};
-use crate::settings::{Mode, PinScope, Settings, SettingsError, SettingsErrors};
+use crate::rules::{check, Rule};
+use crate::settings::{Mode, PinScope, RegistryFailure, Settings, SettingsError, SettingsErrors};
 use crate::slots::{image_slots, ImageSlot};
 use crate::update::changed_slots;
 
@@ -63,13 +63,7 @@ fn evaluate<'a>(
             slots = changed_slots(slots, &old_slots);
         }
     }
-    let checked: Vec<_> = slots
-        .iter()
-        .filter_map(|slot| {
-            let broken = check(&settings, slot);
-            (!broken.is_empty()).then_some((slot, broken))
-        })
-        .collect();
+    let checked = check_slots(&settings, &slots, |_| false);
     let updates_existing_pod = operation == Operation::Update && workload.is_pod();
     let pins = settings.pin_digests != PinScope::Off;
     // Only a workload's mutation depends on its controller.
@@ -86,35 +80,55 @@ fn evaluate<'a>(
         adds_ephemeral_containers: updates_existing_pod && request.is_ephemeral_containers_update(),
         pin_digests: settings.pin_digests,
     };
-    let mut decision = decide(&context, &checked);
-    // No registry call for a request that is refused anyway.
-    if context.pins() && decision.refusals.is_empty() {
-        let candidates: Vec<_> = slots
-            .iter()
-            .filter(|slot| is_resolvable(&settings, slot))
-            .collect();
-        let resolved = resolve(&candidates, registry);
-        if !settings.require_always_for_digests {
-            // A pinned image may keep its pull policy, as any image with a digest may.
-            let is_pinned = |slot: &ImageSlot<'_>| {
-                resolved
-                    .iter()
-                    .any(|(pinned, answer)| pinned.location == slot.location && answer.is_ok())
-            };
-            let checked: Vec<_> = checked
-                .into_iter()
-                .filter_map(|(slot, mut broken)| {
-                    if is_pinned(slot) {
-                        broken.retain(|rule| !rule.is_fixable());
-                    }
-                    (!broken.is_empty()).then_some((slot, broken))
-                })
-                .collect();
-            decision = decide(&context, &checked);
-        }
-        apply_pins(&mut decision, &resolved, settings.registry_failure);
+    if !context.pins() {
+        return Ok(decide(&context, &checked));
     }
+    let plan = plan(&settings, &slots);
+    // The rules that depend on a digest (requireDigest, and the pull policy under
+    // requireAlwaysForDigests: false) are judged first as if every image asked about were
+    // pinned, then again on the registry's answers: no call for a request refused anyway.
+    let asks = |slot: &ImageSlot<'_>| {
+        plan.iter()
+            .any(|(planned, failure)| planned.location == slot.location && failure.is_none())
+    };
+    let optimistic = decide(&context, &check_slots(&settings, &slots, asks));
+    if plan.is_empty() || !optimistic.refusals.is_empty() {
+        return Ok(optimistic);
+    }
+    // Under registryFailure reject, an image that cannot be pinned refuses the request: the
+    // registry is not asked about the others.
+    let refused_before_asking = settings.registry_failure == RegistryFailure::Reject
+        && plan.iter().any(|(_, failure)| failure.is_some());
+    let resolved: Vec<_> = if refused_before_asking {
+        plan.into_iter()
+            .filter_map(|(slot, failure)| failure.map(|failure| (slot, Err(failure))))
+            .collect()
+    } else {
+        resolve(plan, registry)
+    };
+    let is_pinned = |slot: &ImageSlot<'_>| {
+        resolved
+            .iter()
+            .any(|(pinned, answer)| pinned.location == slot.location && answer.is_ok())
+    };
+    let mut decision = decide(&context, &check_slots(&settings, &slots, is_pinned));
+    apply_pins(&mut decision, &resolved, settings.registry_failure);
     Ok(decision)
+}
+
+/// The slots that break a rule, with the rules they break; `pinned` says which get a digest.
+fn check_slots<'s, 'a>(
+    settings: &Settings,
+    slots: &'s [ImageSlot<'a>],
+    pinned: impl Fn(&ImageSlot<'a>) -> bool,
+) -> Vec<(&'s ImageSlot<'a>, Vec<Rule>)> {
+    slots
+        .iter()
+        .filter_map(|slot| {
+            let broken = check(settings, slot, pinned(slot));
+            (!broken.is_empty()).then_some((slot, broken))
+        })
+        .collect()
 }
 
 fn readable_slots<'a>(

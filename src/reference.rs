@@ -129,6 +129,30 @@ impl<'a> ImageReference<'a> {
     }
 }
 
+/// Why the policy server's registry client, which parses references with oci-spec, would
+/// read a reference this parser accepts as another one, or not at all (the two known
+/// disagreements between Go's grammar and oci-spec that leave ours valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EngineMisreading {
+    /// `[fd00::1]:5000/app`: oci-spec has no IPv6 hosts.
+    BracketedHost,
+    /// `Registry/app`: Go takes an upper-case first element for a host, oci-spec for a Docker
+    /// Hub namespace.
+    UppercaseHost,
+}
+
+impl ImageReference<'_> {
+    pub(crate) fn engine_misreading(&self) -> Option<EngineMisreading> {
+        if self.domain.starts_with('[') {
+            Some(EngineMisreading::BracketedHost)
+        } else if !self.domain.contains(['.', ':']) && self.domain != "localhost" {
+            Some(EngineMisreading::UppercaseHost)
+        } else {
+            None
+        }
+    }
+}
+
 /// a tag as the grammar allows it: [\w][\w.-]{0,127}
 pub(crate) fn is_valid_tag(tag: &str) -> bool {
     let mut bytes = tag.bytes();
@@ -741,6 +765,18 @@ mod tests {
         assert_eq!(compare_with_oci(&expand(input)), Ok(known));
     }
 
+    #[rstest]
+    #[case::ipv6("[fd00::1]:5000/team/app:1.0", Some(EngineMisreading::BracketedHost))]
+    #[case::uppercase_namespace("Foo/bar:v1", Some(EngineMisreading::UppercaseHost))]
+    #[case::uppercase_dotted_host("Registry.Example.com/app:1", None)]
+    #[case::localhost_port("localhost:5000/app", None)]
+    #[case::docker_hub("nginx:1.27", None)]
+    #[case::ipv4("127.0.0.1:5000/app:1.0", None)]
+    fn misreadings_are_named(#[case] input: &str, #[case] expected: Option<EngineMisreading>) {
+        let reference = ImageReference::parse(input).unwrap();
+        assert_eq!(reference.engine_misreading(), expected);
+    }
+
     fn config(cases: u32) -> Config {
         Config {
             cases,
@@ -901,6 +937,25 @@ mod tests {
         fn mutated_references_match_oci_spec(input in mutant()) {
             let verdict = compare_with_oci(&input);
             prop_assert!(verdict.is_ok(), "{}", verdict.unwrap_err());
+        }
+
+        /// Pinning hands the engine only references it reads as this parser does.
+        #[test]
+        fn references_without_a_misreading_read_the_same_in_the_engine(
+            input in prop_oneof![reference(), mutant()]
+        ) {
+            if let Ok(ours) = ImageReference::parse(&input) {
+                let theirs = Reference::try_from(input.as_str());
+                match (ours.engine_misreading(), &theirs) {
+                    (None, Ok(t)) => {
+                        prop_assert_eq!(ours.name(), oci_name(t), "{:?}", input);
+                        prop_assert!(same_tag_and_digest(&ours, t), "{:?}: {:?}", input, t);
+                    }
+                    (None, Err(e)) => prop_assert!(false, "{:?}: oci-spec refuses it: {:?}", input, e),
+                    (Some(_), Ok(t)) => prop_assert_ne!(ours.name(), oci_name(t), "{:?}", input),
+                    (Some(_), Err(_)) => {}
+                }
+            }
         }
 
         #[test]

@@ -35,7 +35,8 @@ pub(crate) enum PullPolicy {
 }
 
 /// Every rule `slot` breaks under `settings`, in a fixed order; empty when it complies.
-pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>) -> Vec<Rule> {
+/// `pinned`: the image gets its tag's digest written in, so it is judged as carrying one.
+pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>, pinned: bool) -> Vec<Rule> {
     let parsed = ImageReference::parse(&slot.image);
     if is_exempt(
         settings,
@@ -56,10 +57,11 @@ pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>) -> Vec<Rule> {
         }
         _ => {}
     }
-    if settings.require_digest && reference.digest().is_none() {
+    let has_digest = pinned || reference.digest().is_some();
+    if settings.require_digest && !has_digest {
         broken.push(Rule::MissingDigest);
     }
-    let pinned_may_stay = reference.digest().is_some() && !settings.require_always_for_digests;
+    let pinned_may_stay = has_digest && !settings.require_always_for_digests;
     if !pinned_may_stay && effective_pull_policy(slot, &reference) != ALWAYS {
         broken.push(Rule::PullPolicy(match &slot.pull_policy {
             Some(written) => PullPolicy::Written(written.to_string()),
@@ -161,7 +163,36 @@ mod tests {
     fn check_with(settings: &str, image: &str, policy: Option<&str>) -> Vec<Rule> {
         let policy = policy.map(|p| &*Box::leak(p.to_owned().into_boxed_str()));
         let settings = Settings::from_json(settings).unwrap();
-        check(&settings, &slot(SlotList::Containers, "app", image, policy))
+        check(
+            &settings,
+            &slot(SlotList::Containers, "app", image, policy),
+            false,
+        )
+    }
+
+    #[test]
+    fn a_pinned_image_is_judged_with_its_digest() {
+        let settings = Settings::from_json(
+            r#"{"requireDigest":true,"requireAlwaysForDigests":false,"deniedTags":["edge"]}"#,
+        )
+        .unwrap();
+        let judged = |image, pinned| {
+            check(
+                &settings,
+                &slot(SlotList::Containers, "app", image, Some("IfNotPresent")),
+                pinned,
+            )
+        };
+        assert_eq!(
+            judged("app:1.0", false),
+            vec![Rule::MissingDigest, written("IfNotPresent")]
+        );
+        assert_eq!(judged("app:1.0", true), vec![]);
+        assert_eq!(
+            judged("app:edge", true),
+            vec![Rule::DeniedTag("edge".into())],
+            "the tag stays in the image"
+        );
     }
 
     fn written(policy: &str) -> Rule {
@@ -292,11 +323,13 @@ mod tests {
         let sidecar = check(
             &settings,
             &slot(list, "istio-proxy", "istio/proxyv2:1.24.0", Some("Never")),
+            false,
         );
         assert_eq!(sidecar.is_empty(), exempt, "{sidecar:?}");
         let other_name = check(
             &settings,
             &slot(list, "app", "istio/proxyv2:1.24.0", Some("Never")),
+            false,
         );
         assert!(!other_name.is_empty());
     }
@@ -319,6 +352,7 @@ mod tests {
         let rules = check(
             &settings,
             &slot(SlotList::Containers, name, image, Some("Never")),
+            false,
         );
         assert_eq!(rules.is_empty(), exempt, "{rules:?}");
     }

@@ -70,6 +70,38 @@ impl Pattern {
     }
 }
 
+/// A `pinRegistries` entry: a literal registry host, compared case-insensitively as DNS names
+/// are, then a `*`/`?` pattern over the rest of the fully qualified image.
+#[derive(Debug)]
+pub(crate) struct RegistryPattern {
+    /// Lower case.
+    host: String,
+    rest: Pattern,
+}
+
+impl RegistryPattern {
+    /// `registry.example.com/*`, `ghcr.io/acme/*`, `localhost:5000/team/app:*`; `None` unless
+    /// the text starts with a host as the reference grammar reads one (a `.` or `:` in it, or
+    /// `localhost`), free of wildcards, and a `/`.
+    fn parse(text: &str) -> Option<Self> {
+        let (host, rest) = text.split_once('/')?;
+        let is_host = (host.contains(['.', ':']) || host == "localhost")
+            && !host.contains(['*', '?'])
+            && !rest.is_empty();
+        is_host.then(|| Self {
+            host: host.to_ascii_lowercase(),
+            rest: Pattern::new(rest),
+        })
+    }
+
+    /// Whether the fully qualified image `qualified` (`docker.io/library/nginx:1.27`) matches.
+    pub(crate) fn matches(&self, qualified: &str) -> bool {
+        qualified.split_once('/').is_some_and(|(host, rest)| {
+            host.eq_ignore_ascii_case(&self.host) && self.rest.matches(rest)
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) mode: Mode,
@@ -81,6 +113,8 @@ pub(crate) struct Settings {
     pub(crate) exempt_containers: Vec<ContainerExemption>,
     pub(crate) mutate_templates: bool,
     pub(crate) pin_digests: PinScope,
+    /// The registries pinning may ask: an image's name is chosen by whoever writes the Pod.
+    pub(crate) pin_registries: Vec<RegistryPattern>,
     pub(crate) registry_failure: RegistryFailure,
 }
 
@@ -105,6 +139,7 @@ impl Default for Settings {
             exempt_containers: Vec::new(),
             mutate_templates: true,
             pin_digests: PinScope::Off,
+            pin_registries: Vec::new(),
             registry_failure: RegistryFailure::Reject,
         }
     }
@@ -120,6 +155,7 @@ const KEYS: &[&str] = &[
     "exemptContainers",
     "mutateTemplates",
     "pinDigests",
+    "pinRegistries",
     "registryFailure",
 ];
 
@@ -151,6 +187,14 @@ pub(crate) enum SettingsError {
     PinningNeedsMutate {
         scope: PinScope,
         mode: Mode,
+    },
+    /// Pinning without `pinRegistries`.
+    PinningNeedsRegistries {
+        scope: PinScope,
+    },
+    InvalidRegistryPattern {
+        index: usize,
+        pattern: String,
     },
     NotAListOfExemptions,
     /// An `exemptContainers` entry that names a container only.
@@ -204,6 +248,20 @@ impl fmt::Display for SettingsError {
                  mode \"mutate\" does; with mode \"{}\" set pinDigests to \"off\"",
                 scope.name(),
                 mode.name()
+            ),
+            Self::PinningNeedsRegistries { scope } => write!(
+                f,
+                "pinDigests: \"{}\" makes the policy server connect to the registry each image \
+                 names, and whoever writes a Pod chooses the image; list the registries it may \
+                 ask in pinRegistries, e.g. pinRegistries: [\"registry.example.com/*\", \
+                 \"ghcr.io/acme/*\"]",
+                scope.name()
+            ),
+            Self::InvalidRegistryPattern { index, pattern } => write!(
+                f,
+                "pinRegistries[{index}]: {pattern:?} must start with a registry host and a \
+                 '/', without wildcards in the host, e.g. \"registry.example.com/*\" or \
+                 \"docker.io/library/*\""
             ),
             Self::NotAListOfExemptions => f.write_str(
                 "exemptContainers: must be a list of {name: PATTERN, image: PATTERN} entries",
@@ -286,6 +344,20 @@ impl Settings {
                 mode: settings.mode,
             });
         }
+        if settings.pin_digests != PinScope::Off
+            && settings.pin_registries.is_empty()
+            && !errors.iter().any(|error| {
+                matches!(
+                    error,
+                    SettingsError::InvalidRegistryPattern { .. }
+                        | SettingsError::NotAListOfStrings("pinRegistries")
+                )
+            })
+        {
+            errors.push(SettingsError::PinningNeedsRegistries {
+                scope: settings.pin_digests,
+            });
+        }
         if errors.is_empty() {
             Ok(settings)
         } else {
@@ -316,6 +388,7 @@ impl Settings {
                     ],
                 )?
             }
+            "pinRegistries" => self.pin_registries = parse_registry_patterns(value)?,
             "registryFailure" => {
                 self.registry_failure = parse_choice(
                     "registryFailure",
@@ -388,6 +461,20 @@ fn parse_patterns(key: &'static str, value: &RawValue) -> Result<Vec<Pattern>, S
         Some(index) => Err(SettingsError::EmptyPattern { key, index }),
         None => Ok(texts.iter().map(|text| Pattern::new(text)).collect()),
     }
+}
+
+fn parse_registry_patterns(value: &RawValue) -> Result<Vec<RegistryPattern>, SettingsError> {
+    let texts = parse_strings("pinRegistries", value)?;
+    texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            RegistryPattern::parse(text).ok_or_else(|| SettingsError::InvalidRegistryPattern {
+                index,
+                pattern: text.clone(),
+            })
+        })
+        .collect()
 }
 
 fn parse_container_exemptions(value: &RawValue) -> Result<Vec<ContainerExemption>, SettingsError> {
@@ -567,10 +654,14 @@ mod tests {
 
     #[test]
     fn pinning_is_read() {
-        let settings =
-            Settings::from_json(r#"{"pinDigests":"all","registryFailure":"accept"}"#).unwrap();
+        let settings = Settings::from_json(
+            r#"{"pinDigests":"all","pinRegistries":["Registry.Example.com/*"],
+                "registryFailure":"accept"}"#,
+        )
+        .unwrap();
         assert_eq!(settings.pin_digests, PinScope::All);
         assert_eq!(settings.registry_failure, RegistryFailure::Accept);
+        assert_eq!(settings.pin_registries.len(), 1);
         let defaults = Settings::from_json(r#"{"mode":"reject"}"#).unwrap();
         assert_eq!(defaults.pin_digests, PinScope::Off);
         assert_eq!(defaults.registry_failure, RegistryFailure::Reject);
@@ -592,12 +683,71 @@ mod tests {
          \"mutate\" does; with mode \"reject\" set pinDigests to \"off\""
     )]
     #[case::warn_mode(
-        r#"{"pinDigests":"all","mode":"warn"}"#,
+        r#"{"pinDigests":"all","mode":"warn","pinRegistries":["ghcr.io/acme/*"]}"#,
         "with mode \"warn\" set pinDigests to \"off\""
+    )]
+    #[case::no_registries(
+        r#"{"pinDigests":"pods"}"#,
+        "pinDigests: \"pods\" makes the policy server connect to the registry each image names, \
+         and whoever writes a Pod chooses the image; list the registries it may ask in \
+         pinRegistries, e.g. pinRegistries: [\"registry.example.com/*\", \"ghcr.io/acme/*\"]"
+    )]
+    #[case::empty_registries(
+        r#"{"pinDigests":"all","pinRegistries":[]}"#,
+        "list the registries it may ask in pinRegistries"
+    )]
+    #[case::null_registries(
+        r#"{"pinDigests":"all","pinRegistries":null}"#,
+        "list the registries it may ask in pinRegistries"
+    )]
+    #[case::any_registry(
+        r#"{"pinDigests":"pods","pinRegistries":["*"]}"#,
+        "pinRegistries[0]: \"*\" must start with a registry host and a '/'"
+    )]
+    #[case::wildcard_host(
+        r#"{"pinDigests":"pods","pinRegistries":["ghcr.io/acme/*","*.example.com/*"]}"#,
+        "pinRegistries[1]: \"*.example.com/*\" must start with a registry host"
+    )]
+    #[case::docker_hub_short_name(
+        r#"{"pinDigests":"pods","pinRegistries":["library/*"]}"#,
+        "pinRegistries[0]: \"library/*\" must start with a registry host"
+    )]
+    #[case::host_only(
+        r#"{"pinDigests":"pods","pinRegistries":["registry.example.com"]}"#,
+        "pinRegistries[0]: \"registry.example.com\" must start with a registry host and a '/'"
+    )]
+    #[case::registries_not_list(
+        r#"{"pinDigests":"pods","pinRegistries":"ghcr.io/*"}"#,
+        "pinRegistries: must be a list of strings"
     )]
     fn bad_pinning_settings_are_named(#[case] json: &str, #[case] expected: &str) {
         let message = errors(json);
         assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    }
+
+    #[test]
+    fn an_invalid_registry_list_is_one_error_not_two() {
+        let message = errors(r#"{"pinDigests":"pods","pinRegistries":["*"]}"#);
+        assert!(!message.contains("list the registries"), "{message}");
+    }
+
+    #[rstest]
+    #[case::host_case("registry.example.com/*", "REGISTRY.Example.COM/team/app:1.0", true)]
+    #[case::pattern_case("Registry.Example.com/team/*", "registry.example.com/team/app:1", true)]
+    #[case::other_team("ghcr.io/acme/*", "ghcr.io/evil/app:1.0", false)]
+    #[case::host_prefix("registry.example.com/*", "registry.example.com.evil.io/app:1", false)]
+    #[case::host_suffix("example.com/*", "registry.example.com/app:1", false)]
+    #[case::port_is_the_host("localhost:5000/*", "localhost:5001/app:1", false)]
+    #[case::port("localhost:5000/*", "localhost:5000/app:1", true)]
+    #[case::docker_hub("docker.io/library/*", "docker.io/library/nginx:1.27", true)]
+    #[case::path_case_kept("ghcr.io/acme/*", "ghcr.io/ACME/app:1", false)]
+    fn registry_patterns_compare_the_host_case_insensitively(
+        #[case] pattern: &str,
+        #[case] qualified: &str,
+        #[case] expected: bool,
+    ) {
+        let pattern = RegistryPattern::parse(pattern).unwrap();
+        assert_eq!(pattern.matches(qualified), expected);
     }
 
     #[test]

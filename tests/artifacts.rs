@@ -30,6 +30,7 @@ fn spec_settings() -> Vec<(&'static str, SettingKind, Value)> {
         ("exemptContainers", SettingKind::ExemptionList, json!([])),
         ("mutateTemplates", SettingKind::Bool, json!(true)),
         ("pinDigests", SettingKind::Enum(&PIN_SCOPES), json!("off")),
+        ("pinRegistries", SettingKind::StringList, json!([])),
         (
             "registryFailure",
             SettingKind::Enum(&REGISTRY_FAILURES),

@@ -114,7 +114,10 @@ fn scans_leave_pinning_to_admission() {
             settings,
         )
     };
-    let pinning = evaluator(r#"{"pinDigests":"all","registryFailure":"reject"}"#).unwrap();
+    let pinning = evaluator(
+        r#"{"pinDigests":"all","registryFailure":"reject","pinRegistries":["docker.io/*"]}"#,
+    )
+    .unwrap();
     let plain = evaluator("{}").unwrap();
     let text =
         std::fs::read_to_string(workspace_root().join("test_data/pod-ifnotpresent.json")).unwrap();
@@ -122,8 +125,9 @@ fn scans_leave_pinning_to_admission() {
     let pinned = pinning.evaluate(&request).unwrap();
     assert!(pinned.allowed && pinned.patch.is_some(), "{pinned:?}");
     assert_eq!(pinned, plain.evaluate(&request).unwrap());
-    let refused = evaluator(r#"{"mode":"reject","pinDigests":"pods"}"#)
-        .err()
-        .unwrap();
+    let refused =
+        evaluator(r#"{"mode":"reject","pinDigests":"pods","pinRegistries":["docker.io/*"]}"#)
+            .err()
+            .unwrap();
     assert!(refused.to_string().contains("pinDigests"), "{refused}");
 }

@@ -630,6 +630,11 @@ impl SettingsInput {
         }
         if let Some(scope) = &self.pin_digests {
             map.insert("pinDigests".into(), scope.json());
+            // The hosts of the generated images, so that both asked and refused images occur.
+            map.insert(
+                "pinRegistries".into(),
+                json!(["docker.io/*", "registry.example.com/*", "localhost/*"]),
+            );
         }
         if let Some(failure) = &self.registry_failure {
             map.insert("registryFailure".into(), failure.json());

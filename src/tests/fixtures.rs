@@ -306,9 +306,19 @@ fn ten_thousand_containers_get_one_capped_message() {
 
 const DIGEST: &str = "sha256:3b1c0d2e9f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e";
 
+/// `settings` with the registries of the fixtures' images in `pinRegistries`, unless given.
+fn with_pin_registries(settings: &Value) -> Value {
+    let mut settings = settings.clone();
+    if settings.get("pinRegistries").is_none() {
+        settings["pinRegistries"] = json!(["docker.io/library/*", "registry.example.com/*"]);
+    }
+    settings
+}
+
 /// `evaluate`, with a registry that knows every image of the fixtures; returns what it was
 /// asked, in order, and the mutated object.
 fn evaluate_pinning(request: &Value, settings: &Value) -> (Outcome, Vec<String>, Option<Value>) {
+    let settings = &with_pin_registries(settings);
     let mut registry = TestRegistry {
         answers: [
             "nginx:1.27",
@@ -363,9 +373,9 @@ fn a_pinned_image_keeps_its_pull_policy_when_digests_need_not_pull_always() {
     assert_eq!(outcome.warnings.len(), 1, "{outcome:?}");
 
     // Unpinned, it is an image without a digest again: its pull policy must be Always.
-    let settings = json!({
+    let settings = with_pin_registries(&json!({
         "pinDigests": "pods", "requireAlwaysForDigests": false, "registryFailure": "accept"
-    });
+    }));
     let mut registry = TestRegistry::default();
     let (outcome, mutated) =
         evaluate_with(&fixture("pod-ifnotpresent.json"), &settings, &mut registry);
@@ -446,6 +456,101 @@ fn nothing_is_resolved_when_nothing_may_be_pinned(#[case] file: &str, #[case] se
     assert!(asked.is_empty(), "{asked:?}: {outcome:?}");
     assert!(
         !outcome.changed.iter().any(|c| c.ends_with("/image")),
+        "{outcome:?}"
+    );
+}
+
+/// An UPDATE that changes a Pod's image is pinned like a CREATE: the new image carries a
+/// digest, so under `requireAlwaysForDigests: false` its pull policy may stay.
+#[test]
+fn an_update_of_a_pods_image_is_pinned_like_a_create() {
+    let settings = json!({"pinDigests": "pods", "requireAlwaysForDigests": false});
+    let (outcome, asked, mutated) = evaluate_pinning(&fixture("pod-update-image.json"), &settings);
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(asked, ["nginx:1.27"]);
+    assert_eq!(outcome.changed, ["/spec/containers/0/image"]);
+    let container = &mutated.unwrap()["spec"]["containers"][0];
+    assert_eq!(container["image"], format!("nginx:1.27@{DIGEST}"));
+    assert_eq!(container["imagePullPolicy"], "IfNotPresent");
+
+    // Not to be pinned, the pull policy of the existing Pod's container is what refuses it.
+    let (outcome, asked, _) = evaluate_pinning(
+        &fixture("pod-update-image.json"),
+        &json!({"pinDigests": "pods", "requireAlwaysForDigests": false,
+                "pinRegistries": ["registry.example.com/*"]}),
+    );
+    assert!(asked.is_empty(), "{asked:?}");
+    let message = outcome.message.unwrap();
+    assert!(message.contains("recreate the Pod"), "{message}");
+}
+
+/// `requireDigest` with pinning: every Pod runs a digest, pinned for the author.
+#[test]
+fn require_digest_is_judged_after_pinning() {
+    let settings = json!({"pinDigests": "pods", "requireDigest": true});
+    let (outcome, asked, mutated) = evaluate_pinning(&fixture("pod-ifnotpresent.json"), &settings);
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(asked, ["nginx:1.27"]);
+    assert_eq!(
+        mutated.unwrap()["spec"]["containers"][0]["image"],
+        format!("nginx:1.27@{DIGEST}")
+    );
+
+    // A tag that cannot be pinned, accepted unpinned, is still a tag without a digest.
+    let settings = with_pin_registries(
+        &json!({"pinDigests": "pods", "requireDigest": true, "registryFailure": "accept"}),
+    );
+    let mut registry = TestRegistry::default();
+    let (outcome, _) = evaluate_with(&fixture("pod-ifnotpresent.json"), &settings, &mut registry);
+    let message = outcome.message.unwrap();
+    assert!(
+        message.contains("image is not pinned by a digest"),
+        "{message}"
+    );
+}
+
+/// A reference the engine cannot read is never sent to it.
+#[test]
+fn a_bracketed_ipv6_registry_is_refused_without_a_call() {
+    let mut request = fixture("pod-ifnotpresent.json");
+    request["object"]["spec"]["containers"][0]["image"] = json!("[fd00::1]:5000/team/app:1.0");
+    let (outcome, asked, _) = evaluate_pinning(
+        &request,
+        &json!({"pinDigests": "pods", "pinRegistries": ["[fd00::1]:5000/*"]}),
+    );
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(
+        outcome.message.as_deref(),
+        Some(
+            "spec.containers[0] \"web\": cannot pin the tag to its digest: the policy server \
+             cannot read a registry host in brackets (IPv6); name the registry by a host name, \
+             or write the digest; registryFailure \"accept\" would admit it unpinned (image \
+             [fd00::1]:5000/team/app:1.0)"
+        )
+    );
+}
+
+/// Under `registryFailure: reject`, an image that may not be asked about refuses the request
+/// before any call; under `accept`, the others are pinned and it is warned about.
+#[test]
+fn an_image_outside_pin_registries_is_handled_by_registry_failure() {
+    let mut request = fixture("pod-all-lists.json");
+    request["object"]["spec"]["containers"][1]["image"] = json!("127.0.0.1:22/attacker/app:1.0");
+    let settings = json!({"pinDigests": "pods", "pinRegistries": ["docker.io/library/*", "registry.example.com/*"]});
+    let (outcome, asked, _) = evaluate_pinning(&request, &settings);
+    assert!(asked.is_empty(), "{asked:?}");
+    assert!(!outcome.accepted);
+    let mut accepting = settings.clone();
+    accepting["registryFailure"] = json!("accept");
+    let (outcome, asked, _) = evaluate_pinning(&request, &accepting);
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(asked.len(), 5, "{asked:?}");
+    assert!(!asked.iter().any(|image| image.contains("attacker")));
+    assert!(
+        outcome.warnings.iter().any(|w| w.contains(
+            "not pinned, accepted as it is: its registry is not in pinRegistries (image \
+             127.0.0.1:22/attacker/app:1.0)"
+        )),
         "{outcome:?}"
     );
 }

@@ -16,6 +16,8 @@ use crate::pinning::Registry;
 pub(crate) struct TestRegistry {
     pub(crate) answers: Vec<(&'static str, Result<&'static str, &'static str>)>,
     pub(crate) asked: Vec<String>,
+    /// What went to the policy server's log: (image, cause).
+    pub(crate) logged: Vec<(String, String)>,
 }
 
 impl Registry for TestRegistry {
@@ -23,8 +25,16 @@ impl Registry for TestRegistry {
         self.asked.push(image.to_owned());
         match self.answers.iter().find(|(known, _)| *known == image) {
             Some((_, answer)) => answer.map(str::to_owned).map_err(str::to_owned),
-            None => Err(format!("manifest unknown: {image}")),
+            None => Err(format!(
+                "Fail to interact with OCI registry: Registry error: url \
+                 https://registry.test/v2/{image}, envelope: OCI API errors: [OCI API error: \
+                 manifest unknown]"
+            )),
         }
+    }
+
+    fn log_failure(&mut self, image: &str, cause: &str) {
+        self.logged.push((image.to_owned(), cause.to_owned()));
     }
 }
 

@@ -33,6 +33,10 @@ impl Registry for FuzzRegistry {
             hash.rotate_left(47)
         ))
     }
+
+    fn log_failure(&mut self, image: &str, cause: &str) {
+        assert!(!image.is_empty() && !cause.is_empty(), "an empty log event");
+    }
 }
 
 /// The response as the policy server reads it (the wire form, whatever type built it).

@@ -44,7 +44,7 @@ for case in pin=app:1.0 pin-index=multi:2.0 pin-unknown=app:9.9; do
     "$repo/test_data/pod-ifnotpresent.json" >"$work/$name.json"
   timeout 60 "$kwctl" run --sources-path "$REGISTRY_SOURCES" \
     --record-host-capabilities-interactions "$work/$name.session.yml" \
-    --request-path "$work/$name.json" --settings-json '{"mode":"mutate","pinDigests":"pods"}' \
+    --request-path "$work/$name.json" --settings-json "{\"mode\":\"mutate\",\"pinDigests\":\"pods\",\"pinRegistries\":[\"$REGISTRY/*\"]}" \
     "$repo/annotated-policy.wasm" >"$work/$name.answer.json" 2>"$work/$name.stderr" ||
     { cat "$work/$name.stderr" >&2; exit 1; }
   for file in "$name.json" "$name.session.yml"; do
