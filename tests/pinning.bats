@@ -45,6 +45,13 @@ note() {
   printf '# %s\n' "$@" >&3
 }
 
+# pinning SCOPE [JSON]: settings that pin SCOPE, from this file's registry (pinRegistries), with
+# the keys of JSON added or replaced.
+pinning() {
+  jq -nc --arg scope "$1" --argjson extra "${2:-"{}"}" --arg registry "$REGISTRY/*" \
+    '{mode: "mutate", pinDigests: $scope, pinRegistries: [$registry]} + $extra'
+}
+
 # wants ENGINE: ENGINE is asked for.
 wants() {
   [[ " $PINNING_ENGINES " == *" $1 "* ]]
@@ -74,12 +81,13 @@ setup_file() {
       missing+=("$(kubewarden_missing kwctl)")
     fi
   fi
-  export WITH_SERVER=
+  export WITH_SERVER= SERVER_SKIPPED="policy-server is not among PINNING_ENGINES ($PINNING_ENGINES)"
   if wants policy-server; then
     if server=$(kubewarden_find policy-server); then
       WITH_SERVER=1
     else
       missing+=("$(kubewarden_missing policy-server)")
+      SERVER_SKIPPED="policy-server was not found: ${missing[-1]}"
     fi
   fi
   if ((${#missing[@]})); then
@@ -98,6 +106,10 @@ setup_file() {
   registry_push_image server/app 1.0 "server app 1.0" >/dev/null || fail "push server/app:1.0"
   registry_push_image server/moving v1 "server moving, first" >/dev/null || fail "push server/moving:v1"
 
+  # The port of the registry that never answers (a listener, started by its test), trusted by
+  # the `granted` policy.
+  export SILENT_PORT
+  SILENT_PORT=$(registry_free_port)
   if [ -n "$WITH_SERVER" ]; then
     start_policy_server || fail "policy-server did not start: $(tail -c 3000 "$POLICY_SERVER_LOG")"
   fi
@@ -110,9 +122,36 @@ teardown_file() {
   if [ -f "$WORK/stopped-registry.pid" ]; then
     kill "$(cat "$WORK/stopped-registry.pid")" 2>/dev/null || true
   fi
-  if [ -f "$WORK/silent-registry.pid" ]; then
-    kill "$(cat "$WORK/silent-registry.pid")" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "$WORK"/*.listener.pid; do
+    [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true
+  done
+}
+
+# listener_start NAME [PORT]: tests/lib/listener.py on PORT (default a free one), which accepts
+# connections and never answers; sets LISTENER_PORT and LISTENER_ACCEPTS (a file, one line per
+# accepted connection).
+listener_start() {
+  LISTENER_PORT=${2:-$(registry_free_port)}
+  LISTENER_ACCEPTS=$WORK/$1.accepts
+  rm -f "$LISTENER_ACCEPTS"
+  python3 "$REPO/tests/lib/listener.py" "$LISTENER_PORT" "$LISTENER_ACCEPTS" &
+  echo $! >"$WORK/$1.listener.pid"
+  local tries=0
+  # The file appears once the socket listens; connecting to find out would count as an accept.
+  until [ -f "$LISTENER_ACCEPTS" ]; do
+    ((++tries < 100)) || fail "the listener $1 did not start"
+    sleep 0.1
+  done
+}
+
+listener_stop() {
+  kill "$(cat "$WORK/$1.listener.pid")" 2>/dev/null || true
+  rm -f "$WORK/$1.listener.pid"
+}
+
+accepts() {
+  wc -l <"$LISTENER_ACCEPTS"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +296,7 @@ pinned_text() {
   [ "$served" = "$APP_DIGEST" ] || fail "the registry serves $served for app:1.0, pushed $APP_DIGEST"
   request=$(pod_request single "$(containers web="$REGISTRY/app:1.0")")
   for ENGINE in $ENGINES; do
-    engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
     assert_allowed true
     assert_image_ops "replace /spec/containers/0/image $REGISTRY/app:1.0@$served"
     [ "$(warnings)" = "spec.containers[0] \"web\": $(pinned_text "$served") (image $REGISTRY/app:1.0)" ] ||
@@ -277,7 +316,7 @@ pinned_text() {
     fail "multi:2.0 is not a 2-platform index"
   request=$(pod_request multi "$(containers web="$REGISTRY/multi:2.0")")
   for ENGINE in $ENGINES; do
-    engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
     assert_allowed true
     assert_image_ops "replace /spec/containers/0/image $REGISTRY/multi:2.0@$served"
     [[ "$(image_ops)" != *"$amd64"* && "$(image_ops)" != *"$arm64"* ]] || fail "pinned to a platform's manifest"
@@ -291,15 +330,15 @@ pinned_text() {
   pod=$(pod_request scope-pod "$(containers web="$REGISTRY/app:1.0")")
   deployment=$(deployment_request scope-deployment "$(containers nginx="$REGISTRY/app:1.0")")
   for ENGINE in $ENGINES; do
-    engine_run "$ENGINE" "$deployment" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$deployment" "$(pinning pods)"
     assert_allowed true
     assert_image_ops
     assert_calls 0
-    engine_run "$ENGINE" "$deployment" '{"mode":"mutate","pinDigests":"all"}'
+    engine_run "$ENGINE" "$deployment" "$(pinning all)"
     assert_allowed true
     assert_image_ops "replace /spec/template/spec/containers/0/image $REGISTRY/app:1.0@$served"
     assert_calls 1
-    engine_run "$ENGINE" "$pod" '{"mode":"mutate","pinDigests":"all"}'
+    engine_run "$ENGINE" "$pod" "$(pinning all)"
     assert_allowed true
     assert_image_ops "replace /spec/containers/0/image $REGISTRY/app:1.0@$served"
     assert_calls 1
@@ -313,8 +352,7 @@ pinned_text() {
 
 @test "an image with a digest, an exempt image and a :latest image make no registry call" {
   local settings kept refused
-  settings=$(jq -nc --arg exempt "$REGISTRY/trusted/*" \
-    '{mode: "mutate", pinDigests: "all", exemptImages: [$exempt]}')
+  settings=$(pinning all "$(jq -nc --arg exempt "$REGISTRY/trusted/*" '{exemptImages: [$exempt]}')")
   kept=$(pod_request no-call "$(containers digested="$REGISTRY/app:1.0@$APP_DIGEST" \
     exempt="$REGISTRY/trusted/tool:2.0")")
   # A :latest image refuses the request: nothing in it is resolved, not even a good tag.
@@ -343,7 +381,7 @@ pinned_text() {
   done
   request=$(pod_request ten "$(containers "${list[@]}")")
   for ENGINE in $ENGINES; do
-    engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
     assert_allowed true
     assert_image_ops "${expected[@]}"
     [ "$(warnings | grep -c 'pinned to sha256:')" -eq 10 ] || fail "not 10 pinned warnings"
@@ -356,29 +394,29 @@ pinned_text() {
   request=$(pod_request moving "$(containers web="$REGISTRY/moving:v1")")
   for ENGINE in $ENGINES; do
     first=$(registry_push_image moving v1 "moving $ENGINE first")
-    engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
     assert_allowed true
     assert_image_ops "replace /spec/containers/0/image $REGISTRY/moving:v1@$first"
     second=$(registry_push_image moving v1 "moving $ENGINE second")
     [ "$second" != "$first" ] && [ "$(registry_tag_digest moving v1)" = "$second" ] || fail "the tag did not move"
-    engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
     assert_allowed true
     assert_image_ops "replace /spec/containers/0/image $REGISTRY/moving:v1@$second"
     assert_calls 1
   done
 }
 
-# The policy shows a host's error cut to 120 characters (src/decision.rs, MAX_HOST_ERROR_CHARS):
-# here the cut falls inside the URL, before the registry's "manifest unknown".
-@test "an unknown tag: refused with the registry's error (its ends kept), after two manifest requests" {
+# A refusal names the category only; the registry's own words go to the engine's log
+# (policy-server's is checked below).
+@test "an unknown tag: refused as not found, after two manifest requests" {
   local request
   request=$(pod_request unknown "$(containers web="$REGISTRY/app:9.9")")
   for ENGINE in $ENGINES; do
-    engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
     assert_allowed false
     assert_image_ops
-    [[ "$(message)" == 'spec.containers[0] "web": cannot pin the tag to its digest: Registry error: url http://127.0.0.1:'*'[OCI API error: manifest unknown]; registryFailure "accept" would admit it unpinned (image '"$REGISTRY/app:9.9)" ]] ||
-      fail "not the documented refusal for a registry error"
+    [ "$(message)" = 'spec.containers[0] "web": cannot pin the tag to its digest: not found: the registry has no such repository or tag (the policy server'"'"'s log has the details); registryFailure "accept" would admit it unpinned (image '"$REGISTRY/app:9.9)" ] ||
+      fail "not the documented refusal for an unknown tag"
     # HEAD answers 404 without a digest, then a GET (docs/pinning-engine.md).
     assert_calls 2
   done
@@ -398,15 +436,15 @@ pinned_text() {
   sources=$WORK/stopped-registry/sources.yml
   request=$(pod_request stopped "$(containers web="$stopped/app:1.0")")
   for ENGINE in $ENGINES; do
-    REGISTRY_SOURCES=$sources engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    REGISTRY_SOURCES=$sources engine_run "$ENGINE" "$request" "$(pinning pods "{\"pinRegistries\": [\"$stopped/*\"]}")"
     assert_allowed false
     assert_image_ops
-    [[ "$(message)" == 'spec.containers[0] "web": cannot pin the tag to its digest: error sending request for url (http://'*'): Connection refused (os error 111); registryFailure "accept" would admit it unpinned (image '"$stopped/app:1.0)" ]] ||
+    [ "$(message)" = 'spec.containers[0] "web": cannot pin the tag to its digest: unreachable: the policy server cannot connect to the registry (the policy server'"'"'s log has the details); registryFailure "accept" would admit it unpinned (image '"$stopped/app:1.0)" ] ||
       fail "not the documented refusal"
-    REGISTRY_SOURCES=$sources engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods","registryFailure":"accept"}'
+    REGISTRY_SOURCES=$sources engine_run "$ENGINE" "$request" "$(pinning pods "{\"pinRegistries\": [\"$stopped/*\"], \"registryFailure\": \"accept\"}")"
     assert_allowed true
     assert_image_ops
-    [[ "$(warnings)" == 'spec.containers[0] "web": not pinned, accepted as it is: error sending request for url (http://'*'): Connection refused (os error 111) (image '"$stopped/app:1.0)" ]] ||
+    [ "$(warnings)" = 'spec.containers[0] "web": not pinned, accepted as it is: unreachable: the policy server cannot connect to the registry (the policy server'"'"'s log has the details) (image '"$stopped/app:1.0)" ] ||
       fail "not the documented warning"
     [ "$(warnings | wc -l)" -eq 1 ] || fail "not one warning"
   done
@@ -420,7 +458,7 @@ pinned_text() {
   request=$(jq '.object.spec.containers[0].volumeMounts = [{name: "models", readOnly: true, mountPath: "/models"}]' \
     "$request" >"$request.tmp" && mv "$request.tmp" "$request" && printf '%s\n' "$request")
   for ENGINE in $ENGINES; do
-    engine_run "$ENGINE" "$request" '{"mode":"mutate","pinDigests":"pods"}'
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
     assert_allowed true
     assert_image_ops "replace /spec/containers/0/image $REGISTRY/multi:2.0@$MULTI_DIGEST" \
       "replace /spec/volumes/0/image/reference $REGISTRY/app:1.0@$served"
@@ -442,15 +480,25 @@ granted:
   module: file://$module
   allowedToMutate: true
   hostCapabilities: ["oci/v1/manifest_digest"]
-  settings: {mode: mutate, pinDigests: pods}
+  settings: {mode: mutate, pinDigests: pods, pinRegistries: ["$REGISTRY/*", "127.0.0.1:$SILENT_PORT/*"]}
+digest-rules:
+  module: file://$module
+  allowedToMutate: true
+  hostCapabilities: ["oci/v1/manifest_digest"]
+  settings:
+    mode: mutate
+    pinDigests: pods
+    pinRegistries: ["$REGISTRY/*", "[fd00::1]:5000/*"]
+    requireDigest: true
+    requireAlwaysForDigests: false
 denied-reject:
   module: file://$module
   allowedToMutate: true
-  settings: {mode: mutate, pinDigests: pods}
+  settings: {mode: mutate, pinDigests: pods, pinRegistries: ["$REGISTRY/*"]}
 denied-accept:
   module: file://$module
   allowedToMutate: true
-  settings: {mode: mutate, pinDigests: pods, registryFailure: accept}
+  settings: {mode: mutate, pinDigests: pods, pinRegistries: ["$REGISTRY/*"], registryFailure: accept}
 EOF
   POLICY_SERVER_LOG_LEVEL=warn policy_server_start "$WORK/server" "$WORK/policies.yml" \
     --sources-path "$REGISTRY_SOURCES"
@@ -471,7 +519,7 @@ server_run() {
 }
 
 @test "policy-server with the grant pins a tag and an index; a moved tag keeps its old digest for the server's 60 s cache" {
-  [ -n "$WITH_SERVER" ] || skip "policy-server is not among the engines or not found"
+  [ -n "$WITH_SERVER" ] || skip "$SERVER_SKIPPED"
   ENGINE=policy-server
   local request first second served
   served=$(registry_tag_digest server/app 1.0)
@@ -503,12 +551,10 @@ server_run() {
 }
 
 @test "policy-server without the grant: refused or accepted as registryFailure says, naming the missing grant, asking nothing" {
-  [ -n "$WITH_SERVER" ] || skip "policy-server is not among the engines or not found"
+  [ -n "$WITH_SERVER" ] || skip "$SERVER_SKIPPED"
   ENGINE=policy-server
   local request grant
-  # policy-server's text as the policy shows it: without waPC's "Host error: " and the
-  # engine's "The violation has been reported."
-  grant="Policy has not been granted access to the 'oci/v1/manifest_digest' host capability."
+  grant="the policy server has not granted this policy the host capability oci/v1/manifest_digest (the policy server's log has the details)"
   request=$(pod_request server-denied "$(containers web="$REGISTRY/server/app:1.0")")
   server_run denied-reject "$request"
   assert_allowed false
@@ -525,25 +571,13 @@ server_run() {
 }
 
 @test "policy-server and a registry that never answers: no answer until the connection closes, then the policy server's timeout refusal" {
-  [ -n "$WITH_SERVER" ] || skip "policy-server is not among the engines or not found"
+  [ -n "$WITH_SERVER" ] || skip "$SERVER_SKIPPED"
   ENGINE=policy-server
   local port request started elapsed
-  # Accepts connections and never writes a byte: not even a TLS handshake completes.
-  port=$(registry_free_port)
-  python3 -c '
-import socket, sys, time
-server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.1", int(sys.argv[1]))); server.listen(16)
-held = []
-while True:
-    held.append(server.accept()[0])
-' "$port" &
-  echo $! >"$WORK/silent-registry.pid"
-  local tries=0
-  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    ((++tries < 100)) || fail "the silent registry did not listen"
-    sleep 0.1
-  done
+  # Accepts connections and never writes a byte: not even a TLS handshake completes. The
+  # `granted` policy trusts it (pinRegistries): this is what a trusted registry that hangs does.
+  listener_start silent "$SILENT_PORT"
+  port=$SILENT_PORT
   request=$(pod_request silent "$(containers web="127.0.0.1:$port/app:1.0")")
   admission_review "$request" >"$WORK/silent-body.json"
   # The registry client sets no timeout and --policy-timeout (2 s) only fires in guest code: in
@@ -557,8 +591,7 @@ while True:
     --data-binary "@$WORK/silent-body.json" "$POLICY_SERVER_URL/validate/granted" &
   local answer_pid=$!
   sleep 3
-  kill "$(cat "$WORK/silent-registry.pid")"
-  rm "$WORK/silent-registry.pid"
+  listener_stop silent
   wait "$answer_pid" || fail "no answer once the registry closed its connections"
   elapsed=$((SECONDS - started))
   status=0 output=$(jq -c '.response' "$WORK/silent-answer.json")
@@ -569,4 +602,120 @@ while True:
   # registryFailure never applied: the policy did not get to read the error.
   [[ "$(message)" != *"cannot pin"* ]] || fail "the policy answered after its deadline"
   ((elapsed < 60)) || fail "took ${elapsed}s"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The trust boundary: what a Pod's author can make the policy server do
+# ---------------------------------------------------------------------------------------------
+
+@test "an image outside pinRegistries causes no connection; an open and a closed port read the same" {
+  local attacker closed closed_port open_message closed_message good started
+  listener_start attacker
+  closed_port=$(registry_free_port)
+  attacker=$(pod_request attacker "$(containers web="127.0.0.1:$LISTENER_PORT/attacker/app:1.0")")
+  closed=$(pod_request attacker-closed "$(containers web="127.0.0.1:$closed_port/attacker/app:1.0")")
+  good=$(pod_request after-attacker "$(containers web="$REGISTRY/app:1.0")")
+  for ENGINE in $ENGINES; do
+    engine_run "$ENGINE" "$attacker" "$(pinning pods)"
+    assert_allowed false
+    open_message=$(message)
+    [ "$open_message" = "spec.containers[0] \"web\": cannot pin the tag to its digest: its registry is not in pinRegistries; registryFailure \"accept\" would admit it unpinned (image 127.0.0.1:$LISTENER_PORT/attacker/app:1.0)" ] ||
+      fail "not the refusal for an image outside pinRegistries"
+    engine_run "$ENGINE" "$closed" "$(pinning pods)"
+    assert_allowed false
+    closed_message=$(message)
+    [ "${open_message//$LISTENER_PORT/PORT}" = "${closed_message//$closed_port/PORT}" ] ||
+      fail "an open and a closed port read differently: [$open_message] [$closed_message]"
+    engine_run "$ENGINE" "$good" "$(pinning pods)"
+    assert_allowed true
+    assert_calls 1
+  done
+  if [ -n "$WITH_SERVER" ]; then
+    ENGINE=policy-server
+    # The attacker's Pod in the background, and at once another Pod that needs the registry.
+    admission_review "$attacker" >"$WORK/attacker-body.json"
+    started=$(date +%s%N)
+    curl -sS --max-time 20 -o "$WORK/attacker-answer.json" -X POST -H 'Content-Type: application/json' \
+      --data-binary "@$WORK/attacker-body.json" "$POLICY_SERVER_URL/validate/granted" &
+    local attacker_pid=$!
+    server_run granted "$good"
+    assert_allowed true
+    wait "$attacker_pid" || fail "no answer to the attacker's Pod"
+    (($(date +%s%N) - started < 5000000000)) || fail "not answered at once"
+    status=0 output=$(jq -c '.response' "$WORK/attacker-answer.json")
+    assert_allowed false
+    [ "$(message)" = "$open_message" ] || fail "policy-server refused otherwise: $(message)"
+  fi
+  [ "$(accepts)" -eq 0 ] || fail "the policy server connected to the attacker's port $(accepts) times"
+  listener_stop attacker
+}
+
+@test "past 8 distinct images: refused before any call under reject; the first 8 pinned under accept" {
+  local list=() expected=() i request
+  for i in $(seq 0 8); do
+    list+=("c$i=$REGISTRY/bound/app$i:1.0")
+  done
+  for i in $(seq 0 7); do
+    registry_push_image "bound/app$i" 1.0 "bound $i" >/dev/null || fail "push bound/app$i"
+  done
+  request=$(pod_request bound "$(containers "${list[@]}")")
+  for ENGINE in $ENGINES; do
+    engine_run "$ENGINE" "$request" "$(pinning pods)"
+    assert_allowed false
+    assert_calls 0
+    [[ "$(message)" == *'"c8": cannot pin the tag to its digest: the request names more than 8 distinct images to pin;'* ]] ||
+      fail "not refused for the bound"
+    engine_run "$ENGINE" "$request" "$(pinning pods '{"registryFailure": "accept"}')"
+    assert_allowed true
+    assert_calls 8
+    [ "$(image_ops | wc -l)" -eq 8 ] || fail "not 8 pinned images"
+    [[ "$(warnings)" == *'"c8": not pinned, accepted as it is: the request names more than 8 distinct images to pin'* ]] ||
+      fail "no warning for the ninth"
+  done
+}
+
+@test "policy-server: a refusal names the category, and the registry's own words are in policy-server's log" {
+  [ -n "$WITH_SERVER" ] || skip "$SERVER_SKIPPED"
+  ENGINE=policy-server
+  local request offset
+  offset=$(stat -c %s "$POLICY_SERVER_LOG")
+  request=$(pod_request server-unknown "$(containers web="$REGISTRY/server/app:9.9")")
+  server_run granted "$request"
+  assert_allowed false
+  [ "$(message)" = "spec.containers[0] \"web\": cannot pin the tag to its digest: not found: the registry has no such repository or tag (the policy server's log has the details); registryFailure \"accept\" would admit it unpinned (image $REGISTRY/server/app:9.9)" ] ||
+    fail "not the not-found refusal"
+  local tries=0 logged=
+  while ((tries++ < 20)); do
+    logged=$(tail -c +"$((offset + 1))" "$POLICY_SERVER_LOG" | grep -F 'cannot pin the tag to its digest' || true)
+    [ -z "$logged" ] || break
+    sleep 0.1
+  done
+  [ -n "$logged" ] || fail "nothing logged: $(tail -c 2000 "$POLICY_SERVER_LOG")"
+  [[ "$logged" == *"$REGISTRY/server/app:9.9"* && "$logged" == *"manifest unknown"* ]] ||
+    fail "the log lacks the image or the registry's answer: $logged"
+}
+
+@test "policy-server: digest rules are judged after pinning; an UPDATE is pinned like a CREATE; IPv6 is never sent" {
+  [ -n "$WITH_SERVER" ] || skip "$SERVER_SKIPPED"
+  ENGINE=policy-server
+  local served create update ipv6
+  served=$(registry_tag_digest server/app 1.0)
+  # requireDigest and requireAlwaysForDigests false: the pinned IfNotPresent container passes.
+  create=$(pod_request digest-rules "$(containers web="$REGISTRY/server/app:1.0" | jq -c '.[0].imagePullPolicy = "IfNotPresent"')")
+  server_run digest-rules "$create"
+  assert_allowed true
+  [ "$(response | jq -r '.patch | @base64d | fromjson | map("\(.op) \(.path) \(.value)") | join(",")')" = "replace /spec/containers/0/image $REGISTRY/server/app:1.0@$served" ] ||
+    fail "not only the image pinned"
+  update=$(jq --arg image "$REGISTRY/server/app:1.0" '
+    .operation = "UPDATE" | .oldObject = .object | .oldObject.spec.containers[0].image = ($image | sub("1.0$"; "0.9"))' \
+    "$create" >"$WORK/requests/update.json" && printf '%s\n' "$WORK/requests/update.json")
+  server_run digest-rules "$update"
+  assert_allowed true
+  assert_image_ops "replace /spec/containers/0/image $REGISTRY/server/app:1.0@$served"
+  ipv6=$(pod_request ipv6 "$(containers web="[fd00::1]:5000/team/app:1.0")")
+  server_run digest-rules "$ipv6"
+  assert_allowed false
+  [[ "$(message)" == *"cannot pin the tag to its digest: the policy server cannot read a registry host in brackets (IPv6)"* ]] ||
+    fail "not the IPv6 refusal"
+  assert_calls 0
 }
