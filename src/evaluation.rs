@@ -85,10 +85,11 @@ fn evaluate<'a>(
         updates_existing_pod,
         adds_ephemeral_containers: updates_existing_pod && request.is_ephemeral_containers_update(),
         pin_digests: settings.pin_digests,
+        audit: request.is_audit(),
     };
     let mut decision = decide(&context, &checked);
-    // No registry call for a request that is refused anyway.
-    if context.pins() && decision.refusals.is_empty() {
+    // No registry call for a request that is refused anyway, nor for an audit.
+    if context.pins() && decision.refusals.is_empty() && !context.audit {
         let candidates: Vec<_> = slots
             .iter()
             .filter(|slot| is_resolvable(&settings, slot))
