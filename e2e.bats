@@ -239,6 +239,11 @@ setup_file() {
   jq --rawfile b "$BIG/brackets.txt" "$c"'
      .object.metadata.annotations = {"example.com/brackets": $b}
      | .object.spec.containers = [c("web"; "nginx:latest"; "Always")]' $pod >"$BIG/brackets-latest.json"
+
+  # The audit scanner's Deployment as an API server sends the same object: a user, the plural.
+  jq '.resource.resource = "deployments" | .requestResource = .resource
+      | .userInfo = {username: "kubernetes-admin", groups: ["system:masters", "system:authenticated"]}' \
+    test_data/audit/deployment-ifnotpresent.json >"$BIG/audit-deployment-from-api-server.json"
 }
 
 # ===========================================================================
@@ -1302,4 +1307,70 @@ assert_image_pinned() {
   assert_patch /spec/containers/0/imagePullPolicy
   assert_warnings 2
   assert_warning_has 1 'spec.containers[0] "web": not pinned, accepted as it is: Registry error: url http://127.0.0.1:5000/v2/app/manifests/9…envelope: OCI API errors: [OCI API error: manifest unknown] (image 127.0.0.1:5000/app:9.9)'
+}
+
+# ===========================================================================
+# Audit: requests as Kubewarden's audit scanner builds them (test_data/audit/, no user, the kind
+# as the resource, the object's uid as the request's) get the reject-mode verdict in every mode.
+# ===========================================================================
+
+AUDIT=test_data/audit
+AUDIT_MESSAGE='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
+
+@test "audit: a Deployment with IfNotPresent is refused with the reject-mode message in mutate mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+  assert_warnings 0
+}
+
+@test "audit: a Deployment with IfNotPresent is refused with the reject-mode message in warn mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" \
+    --settings-path test_data/settings/warn.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+  assert_warnings 0
+}
+
+@test "audit: a Deployment with IfNotPresent is refused with the reject-mode message in reject mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" \
+    --settings-path test_data/settings/reject.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+}
+
+@test "audit: a Deployment with IfNotPresent is refused with mutateTemplates false, whose templates are left to Pods" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" \
+    --settings-path test_data/settings/no-templates.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+  assert_warnings 0
+}
+
+@test "audit: a Pod with IfNotPresent is refused in mutate mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/pod-ifnotpresent.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
+}
+
+@test "audit: a compliant Deployment is allowed untouched in mutate mode, pinDigests on (no registry call)" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-compliant.json" \
+    --settings-json '{"pinDigests":"all"}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 0
+}
+
+@test "audit: the same Deployment from the API server (a user, the plural resource) is mutated" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/audit-deployment-from-api-server.json" "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_warnings 1
+  assert_warning 0 'spec.template.spec.containers[0] "nginx": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)'
 }
