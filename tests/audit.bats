@@ -90,24 +90,24 @@ refused_as_reject_mode() {
     '.allowed == false and .status.message == $m and .patch == null and ((.warnings // []) == [])'
 }
 
-@test "/audit: a Deployment with IfNotPresent is refused with the reject-mode message, in every mode and in monitor" {
+# refused_on_audit_by_every_policy FIXTURE MESSAGE: /audit refuses FIXTURE with MESSAGE, as reject
+# mode does, under every policy of the server.
+refused_on_audit_by_every_policy() {
   local id body
-  body=$(audit_body deployment-ifnotpresent.json)
+  body=$(audit_body "$1")
   for id in "${POLICIES[@]}"; do
-    WHERE="/audit/$id" MESSAGE=$DEPLOYMENT_MESSAGE
+    WHERE="/audit/$id" MESSAGE=$2
     ask audit "$id" "$body"
     refused_as_reject_mode
   done
 }
 
+@test "/audit: a Deployment with IfNotPresent is refused with the reject-mode message, in every mode and in monitor" {
+  refused_on_audit_by_every_policy deployment-ifnotpresent.json "$DEPLOYMENT_MESSAGE"
+}
+
 @test "/audit: a Pod with IfNotPresent is refused with the reject-mode message, in every mode and in monitor" {
-  local id body
-  body=$(audit_body pod-ifnotpresent.json)
-  for id in "${POLICIES[@]}"; do
-    WHERE="/audit/$id" MESSAGE=$POD_MESSAGE
-    ask audit "$id" "$body"
-    refused_as_reject_mode
-  done
+  refused_on_audit_by_every_policy pod-ifnotpresent.json "$POD_MESSAGE"
 }
 
 @test "/audit and /validate: a compliant Deployment is allowed untouched, in every mode" {
