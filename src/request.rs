@@ -14,8 +14,9 @@
 //! to a pod spec) whose `spec` is a `Node` whose `template` is a `Node` whose `spec` holds
 //! `containers`: one `Entry` (a list item that names an image) with the JSON texts `"web"`
 //! and `"nginx:1.27"`, borrowed from the payload, so a mutation knows where they sit. The
-//! object's `metadata` is kept as text, read only when a controller matters. `userInfo`,
-//! `replicas` and `ports` are skipped unread. `Obj` and `List` are values that should be an
+//! object's `metadata` is kept as text, read only when a controller matters, and so is
+//! `userInfo`, read only to tell the audit scanner's requests. `replicas` and `ports` are
+//! skipped unread. `Obj` and `List` are values that should be an
 //! object or an array; any other JSON type is kept as `Shaped::Mismatch`, so that the walker
 //! can name the path of a malformed field.
 
