@@ -50,6 +50,14 @@ setup_file() {
     cat "$POLICY_SERVER_LOG" >&2
     fail "policy-server did not start"
   }
+  export FILE_SERVER_PID=$POLICY_SERVER_PID
+}
+
+# A test that started a server of its own stops it, also when it fails.
+teardown() {
+  if [ -n "${POLICY_SERVER_PID:-}" ] && [ "$POLICY_SERVER_PID" != "$FILE_SERVER_PID" ]; then
+    policy_server_stop
+  fi
 }
 
 teardown_file() {
@@ -164,8 +172,8 @@ refused_on_audit_by_every_policy() {
 
 @test "/audit with pinDigests: no registry call (no host capability is granted, and none is needed)" {
   local settings='{"pinDigests":"all"}'
-  # A server of its own: hostCapabilities left empty denies oci/v1/manifest_digest.
-  policy_server_stop
+  # A server of its own (stopped by teardown): hostCapabilities left empty denies
+  # oci/v1/manifest_digest.
   policy pin protect "$settings" >"$WORK/pin.yml"
   policy_server_start "$WORK/pin-server" "$WORK/pin.yml" || {
     cat "$POLICY_SERVER_LOG" >&2
