@@ -76,10 +76,12 @@ e2e-tests-kwctl: annotated-policy.wasm
 	KWCTL=$(KWCTL) POLICY=annotated-policy.wasm E2E_RECORD=$(E2E_RUNS)/kwctl bats e2e.bats
 
 # The real engine beyond kwctl run: every e2e run through policy-server (after both e2e passes),
-# the module through an OCI registry, and the artifacts kwctl writes.
+# the audit scanner's requests to /audit beside the API server's to /validate, the module through
+# an OCI registry, and the artifacts kwctl writes.
 .PHONY: engine-tests
 engine-tests: annotated-policy.wasm
-	KWCTL=$(KWCTL) POLICY_SERVER=$(POLICY_SERVER) bats tests/engines.bats tests/registry.bats tests/kwctl.bats
+	KWCTL=$(KWCTL) POLICY_SERVER=$(POLICY_SERVER) bats tests/engines.bats tests/audit.bats \
+		tests/registry.bats tests/kwctl.bats
 
 # Digest pinning against a registry on loopback (tests/pinning.bats): under the project host, and
 # under kwctl and policy-server when found; PINNING_ENGINES chooses (host kwctl policy-server).

@@ -239,6 +239,11 @@ setup_file() {
   jq --rawfile b "$BIG/brackets.txt" "$c"'
      .object.metadata.annotations = {"example.com/brackets": $b}
      | .object.spec.containers = [c("web"; "nginx:latest"; "Always")]' $pod >"$BIG/brackets-latest.json"
+
+  # The audit scanner's Deployment as an API server sends the same object: a user, the plural.
+  jq '.resource.resource = "deployments" | .requestResource = .resource
+      | .userInfo = {username: "kubernetes-admin", groups: ["system:masters", "system:authenticated"]}' \
+    test_data/audit/deployment-ifnotpresent.json >"$BIG/audit-deployment-from-api-server.json"
 }
 
 # ===========================================================================
@@ -1362,4 +1367,70 @@ assert_image_pinned() {
 @test "invalid settings: a pinRegistries pattern without a registry host" {
   run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"pinDigests":"pods","pinRegistries":["*"]}' "$POLICY"
   assert_settings_refused 'pinRegistries[0]' 'pinRegistries[0]: "*" must start with a registry host and a '"'"'/'"'"''
+}
+
+# ===========================================================================
+# Audit: requests as Kubewarden's audit scanner builds them (test_data/audit/, no user, the kind
+# as the resource, the object's uid as the request's) get the reject-mode verdict in every mode.
+# ===========================================================================
+
+AUDIT=test_data/audit
+AUDIT_MESSAGE='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
+
+@test "audit: a Deployment with IfNotPresent is refused with the reject-mode message in mutate mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+  assert_warnings 0
+}
+
+@test "audit: a Deployment with IfNotPresent is refused with the reject-mode message in warn mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" \
+    --settings-path test_data/settings/warn.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+  assert_warnings 0
+}
+
+@test "audit: a Deployment with IfNotPresent is refused with the reject-mode message in reject mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" \
+    --settings-path test_data/settings/reject.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+}
+
+@test "audit: a Deployment with IfNotPresent is refused with mutateTemplates false, whose templates are left to Pods" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-ifnotpresent.json" \
+    --settings-path test_data/settings/no-templates.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message "$AUDIT_MESSAGE"
+  assert_warnings 0
+}
+
+@test "audit: a Pod with IfNotPresent is refused in mutate mode" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/pod-ifnotpresent.json" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web": imagePullPolicy is IfNotPresent, must be Always (image nginx:1.27)'
+}
+
+@test "audit: a compliant Deployment is allowed untouched in mutate mode, pinDigests on (no registry call)" {
+  run --separate-stderr $KWCTL run --request-path "$AUDIT/deployment-compliant.json" \
+    --settings-json '{"pinDigests":"all","pinRegistries":["docker.io/*"]}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+  assert_warnings 0
+}
+
+@test "audit: the same Deployment from the API server (a user, the plural resource) is mutated" {
+  run --separate-stderr $KWCTL run --request-path "$BIG/audit-deployment-from-api-server.json" "$POLICY"
+  assert_allowed true
+  assert_patch /spec/template/spec/containers/0/imagePullPolicy
+  assert_warnings 1
+  assert_warning 0 'spec.template.spec.containers[0] "nginx": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)'
 }

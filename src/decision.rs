@@ -107,6 +107,9 @@ pub(crate) struct Context {
     /// ... except ephemeral containers added through `pods/ephemeralcontainers`.
     pub(crate) adds_ephemeral_containers: bool,
     pub(crate) pin_digests: PinScope,
+    /// A request of the audit scanner: it files any allowed answer as a pass, so whatever the
+    /// mode, it gets the compliance verdict (every violation refused, as in reject mode).
+    pub(crate) audit: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +143,7 @@ impl Context {
 
     fn handling(&self, slot: &ImageSlot<'_>, rule: &Rule) -> Handling {
         match (self.mode, rule) {
+            _ if self.audit => Handling::Refuse,
             (_, Rule::InvalidReference(_)) => Handling::Refuse,
             (Mode::Warn, _) => Handling::Warn,
             (Mode::Reject, _) => Handling::Refuse,
@@ -460,6 +464,7 @@ mod tests {
             updates_existing_pod: false,
             adds_ephemeral_containers: false,
             pin_digests: PinScope::Off,
+            audit: false,
         }
     }
 
@@ -656,6 +661,36 @@ mod tests {
         context.has_controller = has_controller;
         context.mutate_templates = mutate_templates;
         assert_eq!(context.pins(), pins);
+    }
+
+    #[rstest]
+    #[case::mutate(Mode::Mutate, true, false)]
+    #[case::warn(Mode::Warn, true, false)]
+    #[case::reject(Mode::Reject, true, false)]
+    #[case::templates_left_to_pods(Mode::Mutate, false, false)]
+    #[case::controlled(Mode::Mutate, true, true)]
+    fn an_audit_gets_the_reject_mode_message_whatever_the_mode(
+        #[case] mode: Mode,
+        #[case] mutate_templates: bool,
+        #[case] has_controller: bool,
+    ) {
+        let mut context = context(mode);
+        context.mutate_templates = mutate_templates;
+        context.has_controller = has_controller;
+        context.pin_digests = PinScope::All;
+        context.audit = true;
+        let checked = vec![(
+            slot(SlotList::InitContainers, 0, "setup", "busybox:1.36"),
+            vec![if_not_present()],
+        )];
+        let Verdict::Reject { message, warnings } = decided(&context, &checked) else {
+            panic!("not rejected")
+        };
+        assert_eq!(message, SPEC_EXAMPLE);
+        assert!(warnings.is_empty());
+        assert!(
+            matches!(decided(&context, &[]), Verdict::Accept { warnings } if warnings.is_empty())
+        );
     }
 
     #[test]

@@ -79,8 +79,10 @@ fn evaluate<'a>(
         updates_existing_pod,
         adds_ephemeral_containers: updates_existing_pod && request.is_ephemeral_containers_update(),
         pin_digests: settings.pin_digests,
+        audit: request.is_audit(),
     };
-    if !context.pins() {
+    // No registry call for an audit: its verdict is about the object as it is.
+    if !context.pins() || context.audit {
         return Ok(decide(&context, &checked));
     }
     let plan = plan(&settings, &slots);

@@ -14,8 +14,9 @@
 //! to a pod spec) whose `spec` is a `Node` whose `template` is a `Node` whose `spec` holds
 //! `containers`: one `Entry` (a list item that names an image) with the JSON texts `"web"`
 //! and `"nginx:1.27"`, borrowed from the payload, so a mutation knows where they sit. The
-//! object's `metadata` is kept as text, read only when a controller matters. `userInfo`,
-//! `replicas` and `ports` are skipped unread. `Obj` and `List` are values that should be an
+//! object's `metadata` is kept as text, read only when a controller matters, and so is
+//! `userInfo`, read only to tell the audit scanner's requests. `replicas` and `ports` are
+//! skipped unread. `Obj` and `List` are values that should be an
 //! object or an array; any other JSON type is kept as `Shaped::Mismatch`, so that the walker
 //! can name the path of a malformed field.
 
@@ -57,6 +58,13 @@ pub(crate) struct AdmissionRequest<'a> {
     pub(crate) object: Option<Obj<Box<Node<'a>>>>,
     #[serde(borrow, default)]
     pub(crate) old_object: Option<Obj<Box<Node<'a>>>>,
+    // Kept as text, read only to tell the audit scanner's requests (`is_audit`).
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    uid: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    resource: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    user_info: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +129,53 @@ impl AdmissionRequest<'_> {
     pub(crate) fn is_ephemeral_containers_update(&self) -> bool {
         self.sub_resource.as_deref() == Some("ephemeralcontainers")
     }
+
+    /// Whether Kubewarden's audit scanner sent this request, replaying an object that exists:
+    /// it sends a CREATE with no user, the kind as `resource.resource` (an API server sends the
+    /// plural, `deployments`) and the object's own `metadata.uid` as the request's `uid`. An API
+    /// server always names the user, so a request with one is never taken for an audit.
+    pub(crate) fn is_audit(&self) -> bool {
+        self.operation == "CREATE"
+            && !self.has_user()
+            && self
+                .resource
+                .and_then(|resource| field(resource, "resource"))
+                .and_then(string)
+                .is_some_and(|resource| resource == self.kind.kind)
+            && self.uid.and_then(string).is_some_and(|uid| {
+                !uid.is_empty()
+                    && matches!(&self.object, Some(Obj(Shaped::Fits(object)))
+                        if object.uid().is_some_and(|own| own == uid))
+            })
+    }
+
+    /// Whether `userInfo` names a user; one that cannot be read counts as a user.
+    fn has_user(&self) -> bool {
+        let Some(user_info) = self.user_info.filter(|raw| raw.get() != "null") else {
+            return false;
+        };
+        let Ok(Entries(entries)) = serde_json::from_str(user_info.get()) else {
+            return true;
+        };
+        entries
+            .iter()
+            .filter(|(key, _)| key == "username")
+            .any(|(_, name)| {
+                name.get() != "null" && string(name).is_none_or(|name| !name.is_empty())
+            })
+    }
+}
+
+/// The value of `key` in a JSON object's text; `None` for a missing key or a value that is
+/// not an object.
+fn field<'a>(raw: &'a RawValue, key: &str) -> Option<&'a RawValue> {
+    let Entries(entries) = serde_json::from_str(raw.get()).ok()?;
+    entries.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// A JSON string's value; `None` for any other JSON type.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str(raw.get()).ok()
 }
 
 /// One key on the way from an object to its pod spec.
@@ -274,10 +329,6 @@ impl<'a> Node<'a> {
     /// `controller: true`. A malformed list counts as no owner (the API server refuses one).
     pub(crate) fn has_controller(&self) -> bool {
         // Read with the generic readers the request already uses: no parser of its own.
-        let field = |raw: &'a RawValue, key: &str| -> Option<&'a RawValue> {
-            let Entries(entries) = serde_json::from_str(raw.get()).ok()?;
-            entries.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
-        };
         let Some(owners) = self.metadata.and_then(|m| field(m, "ownerReferences")) else {
             return false;
         };
@@ -287,6 +338,11 @@ impl<'a> Node<'a> {
         owners
             .into_iter()
             .any(|owner| field(owner, "controller").is_some_and(|flag| flag.get() == "true"))
+    }
+
+    /// The object's `metadata.uid`, when it is a string.
+    fn uid(&self) -> Option<Cow<'a, str>> {
+        self.metadata.and_then(|m| field(m, "uid")).and_then(string)
     }
 
     fn child(&self, step: Step) -> Option<&Obj<Box<Node<'a>>>> {
@@ -611,6 +667,65 @@ mod tests {
             format!(r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"{operation}"}}}}"#);
         let payload = Payload::parse(payload.as_bytes()).unwrap();
         assert_eq!(payload.request.evaluated_operation(), None);
+    }
+
+    /// A request as the audit scanner sends it, with `edit` applied to its JSON first.
+    fn audit_request(edit: impl FnOnce(&mut serde_json::Value)) -> bool {
+        let mut request = serde_json::json!({
+            "uid": "0d4c6b2a-8e1f-4a7b-9c3d-5e6f7a8b9c0d",
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "Deployment"},
+            "requestKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "name": "web", "namespace": "default", "operation": "CREATE", "userInfo": {},
+            "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "uid": "0d4c6b2a-8e1f-4a7b-9c3d-5e6f7a8b9c0d"},
+                "spec": {"template": {"spec": {"containers": []}}}},
+            "oldObject": null, "options": null,
+        });
+        edit(&mut request);
+        let payload = serde_json::to_vec(&serde_json::json!({ "request": request })).unwrap();
+        Payload::parse(&payload).unwrap().request.is_audit()
+    }
+
+    #[test]
+    fn the_audit_scanners_request_is_an_audit() {
+        assert!(audit_request(|_| {}));
+    }
+
+    #[rstest]
+    #[case::user_info_absent(|r: &mut serde_json::Value| { r.as_object_mut().unwrap().remove("userInfo"); })]
+    #[case::user_info_null(|r: &mut serde_json::Value| r["userInfo"] = serde_json::Value::Null)]
+    #[case::username_empty(|r: &mut serde_json::Value| r["userInfo"] = serde_json::json!({"username": ""}))]
+    #[case::username_null(|r: &mut serde_json::Value| r["userInfo"] = serde_json::json!({"username": null}))]
+    #[case::groups_only(|r: &mut serde_json::Value| r["userInfo"] = serde_json::json!({"groups": ["system:authenticated"]}))]
+    fn no_username_is_no_user(#[case] edit: fn(&mut serde_json::Value)) {
+        assert!(audit_request(edit));
+    }
+
+    #[rstest]
+    #[case::update(|r: &mut serde_json::Value| r["operation"] = "UPDATE".into())]
+    #[case::lower_case_create(|r: &mut serde_json::Value| r["operation"] = "create".into())]
+    #[case::a_user(|r: &mut serde_json::Value| r["userInfo"] = serde_json::json!({"username": "kubernetes-admin"}))]
+    #[case::a_service_account(|r: &mut serde_json::Value| {
+        r["userInfo"] = serde_json::json!({"username": "system:serviceaccount:kubewarden:audit-scanner"})
+    })]
+    #[case::unreadable_user_info(|r: &mut serde_json::Value| r["userInfo"] = "admin".into())]
+    #[case::username_not_a_string(|r: &mut serde_json::Value| r["userInfo"] = serde_json::json!({"username": 7}))]
+    #[case::plural_resource(|r: &mut serde_json::Value| r["resource"]["resource"] = "deployments".into())]
+    #[case::no_resource(|r: &mut serde_json::Value| { r.as_object_mut().unwrap().remove("resource"); })]
+    #[case::resource_not_an_object(|r: &mut serde_json::Value| r["resource"] = "Deployment".into())]
+    #[case::another_uid(|r: &mut serde_json::Value| r["uid"] = "705ab4f5-6393-11e8-b7cc-42010a800002".into())]
+    #[case::no_uid(|r: &mut serde_json::Value| { r.as_object_mut().unwrap().remove("uid"); })]
+    #[case::empty_uids(|r: &mut serde_json::Value| {
+        r["uid"] = "".into();
+        r["object"]["metadata"]["uid"] = "".into();
+    })]
+    #[case::object_without_uid(|r: &mut serde_json::Value| {
+        r["object"]["metadata"].as_object_mut().unwrap().remove("uid");
+    })]
+    #[case::no_object(|r: &mut serde_json::Value| r["object"] = serde_json::Value::Null)]
+    fn any_condition_missing_is_not_an_audit(#[case] edit: fn(&mut serde_json::Value)) {
+        assert!(!audit_request(edit));
     }
 
     #[test]

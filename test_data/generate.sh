@@ -456,6 +456,44 @@ jq '{apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: .}' \
   "$OUT/pod-ifnotpresent.json" >"$OUT/admission-review-pod.json"
 
 # ==========================================================================
+# Audit scanner requests (audit/)
+# ==========================================================================
+# audit_req FILE OBJECT_FILE: the request Kubewarden's audit scanner sends to policy-server's
+# /audit endpoint for an object it lists (newAdmissionRequest in the audit scanner's
+# internal/scanner/admission_request.go), in the field order Go's encoding/json writes an
+# admission/v1 AdmissionRequest: the object's own uid as the request's, the kind (not the
+# plural) as resource.resource, no requestResource, operation CREATE, an empty userInfo, no
+# dryRun, null oldObject and options, and the object as Go marshals an unstructured object
+# (every key sorted). The scanner posts it as {"request": ...}, with no apiVersion or kind.
+audit_req() {
+  mkdir -p "$OUT/audit"
+  jq -S . "$2" >"$WORK/audit-object.json"
+  jq -n --slurpfile obj "$WORK/audit-object.json" '
+    $obj[0] as $o
+    | ($o.apiVersion | if contains("/") then split("/") else ["", .] end) as [$g, $v]
+    | {uid: $o.metadata.uid,
+       kind: {group: $g, version: $v, kind: $o.kind},
+       resource: {group: $g, version: $v, resource: $o.kind},
+       requestKind: {group: $g, version: $v, kind: $o.kind},
+       name: $o.metadata.name,
+       namespace: $o.metadata.namespace,
+       operation: "CREATE",
+       userInfo: {},
+       object: $o,
+       oldObject: null,
+       options: null}' >"$OUT/audit/$1"
+}
+kc_create deployment web --image=nginx:1.27 --replicas=2 | stored_web >"$WORK/audit-deployment.json"
+audit_req deployment-ifnotpresent.json "$WORK/audit-deployment.json"
+kc_create deployment api --image=registry.example.com/team/api:2.8.1 --replicas=2 \
+  | jqo '.spec.template.spec.containers |= map(pull("Always"))' | stored_web \
+  | jq --arg uid "$(uuid_for audit/deployment-compliant.json)" '.metadata.uid = $uid' \
+  >"$WORK/audit-deployment-compliant.json"
+audit_req deployment-compliant.json "$WORK/audit-deployment-compliant.json"
+running_pod nginx:1.27 "$NGINX127_ID" >"$WORK/audit-pod.json"
+audit_req pod-ifnotpresent.json "$WORK/audit-pod.json"
+
+# ==========================================================================
 # Settings
 # ==========================================================================
 S="$OUT/settings"

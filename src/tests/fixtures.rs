@@ -554,3 +554,128 @@ fn an_image_outside_pin_registries_is_handled_by_registry_failure() {
         "{outcome:?}"
     );
 }
+
+/// The same object as the API server would send it: a user, the plural as the resource.
+fn from_the_api_server(audit: &Value) -> Value {
+    let mut request = audit.clone();
+    request["userInfo"] = json!({"username": "kubernetes-admin", "groups": ["system:masters"]});
+    let plural = format!(
+        "{}s",
+        audit["kind"]["kind"].as_str().unwrap().to_lowercase()
+    );
+    request["resource"]["resource"] = json!(plural);
+    request
+}
+
+/// An API server's request made into one the audit scanner sends: what the object says of
+/// itself, as a CREATE without a user.
+fn as_audit(request: &Value) -> Value {
+    let mut audit = request.clone();
+    let uid = "6d0c3b1e-2a4f-4c8d-9e7b-1f2a3b4c5d6e";
+    audit["object"]["metadata"]["uid"] = json!(uid);
+    audit["uid"] = json!(uid);
+    audit["operation"] = json!("CREATE");
+    audit["userInfo"] = json!({});
+    audit["resource"]["resource"] = audit["kind"]["kind"].clone();
+    audit["oldObject"] = Value::Null;
+    audit
+}
+
+#[rstest]
+#[case::deployment_mutate("audit/deployment-ifnotpresent.json", json!({}))]
+#[case::deployment_warn("audit/deployment-ifnotpresent.json", json!({"mode": "warn"}))]
+#[case::deployment_reject("audit/deployment-ifnotpresent.json", json!({"mode": "reject"}))]
+#[case::deployment_gitops(
+    "audit/deployment-ifnotpresent.json",
+    json!({"mutateTemplates": false})
+)]
+#[case::deployment_pinning(
+    "audit/deployment-ifnotpresent.json",
+    json!({"pinDigests": "all", "pinRegistries": ["docker.io/*"]})
+)]
+#[case::pod_mutate("audit/pod-ifnotpresent.json", json!({}))]
+#[case::pod_warn("audit/pod-ifnotpresent.json", json!({"mode": "warn"}))]
+#[case::pod_pinning(
+    "audit/pod-ifnotpresent.json",
+    json!({"pinDigests": "pods", "pinRegistries": ["docker.io/*"]})
+)]
+fn an_audit_gets_the_reject_mode_verdict_in_every_mode(
+    #[case] file: &str,
+    #[case] settings: Value,
+) {
+    let audit = fixture(file);
+    let mut registry = TestRegistry::default();
+    let (outcome, mutated) = evaluate_with(&audit, &settings, &mut registry);
+    let mut reject = settings.clone();
+    reject["mode"] = json!("reject");
+    // Reject mode takes no pinDigests: it pins nothing.
+    reject.as_object_mut().unwrap().remove("pinDigests");
+    let expected = evaluate(&from_the_api_server(&audit), &reject);
+    assert!(!expected.accepted, "{expected:?}");
+    assert!(!outcome.accepted, "{outcome:?}");
+    assert_eq!(outcome.message, expected.message);
+    assert!(outcome
+        .message
+        .unwrap()
+        .contains("imagePullPolicy is IfNotPresent, must be Always"));
+    assert!(
+        outcome.warnings.is_empty() && mutated.is_none(),
+        "{:?}",
+        outcome.warnings
+    );
+    assert!(registry.asked.is_empty(), "{:?}", registry.asked);
+}
+
+#[rstest]
+#[case::owned_replicaset("e2e/replicaset-owned-by-deployment.json")]
+#[case::owned_job("e2e/job-owned-by-cronjob.json")]
+#[case::latest_init_container("e2e/deployment-init-latest.json")]
+fn an_audit_refuses_what_mutate_mode_leaves_to_a_controller(#[case] file: &str) {
+    let request = fixture(file);
+    let mutate = evaluate(&request, &defaults());
+    let audit = evaluate(&as_audit(&request), &defaults());
+    let reject = evaluate(&request, &json!({"mode": "reject"}));
+    assert!(!reject.accepted, "{reject:?}");
+    assert!(!audit.accepted, "{audit:?}");
+    assert_eq!(audit.message, reject.message);
+    assert!(audit.changed.is_empty());
+    // What admission does with it is unchanged.
+    assert!(
+        mutate.accepted || mutate.message == reject.message,
+        "{mutate:?}"
+    );
+}
+
+#[rstest]
+#[case::mutate(json!({}))]
+#[case::warn(json!({"mode": "warn"}))]
+#[case::reject(json!({"mode": "reject"}))]
+#[case::pinning(json!({"pinDigests": "all", "pinRegistries": ["registry.example.com/*"]}))]
+fn a_compliant_object_passes_its_audit_without_a_registry_call(#[case] settings: Value) {
+    let mut registry = TestRegistry::default();
+    let (outcome, mutated) = evaluate_with(
+        &fixture("audit/deployment-compliant.json"),
+        &settings,
+        &mut registry,
+    );
+    assert!(outcome.accepted, "{outcome:?}");
+    assert!(
+        outcome.warnings.is_empty() && mutated.is_none(),
+        "{outcome:?}"
+    );
+    assert!(registry.asked.is_empty(), "{:?}", registry.asked);
+}
+
+#[test]
+fn the_same_object_from_the_api_server_is_mutated_and_pinned() {
+    let api_server = from_the_api_server(&fixture("audit/deployment-ifnotpresent.json"));
+    let outcome = evaluate(&api_server, &defaults());
+    assert!(outcome.accepted, "{outcome:?}");
+    assert_eq!(
+        outcome.changed,
+        ["/spec/template/spec/containers/0/imagePullPolicy"]
+    );
+    let compliant = from_the_api_server(&fixture("audit/deployment-compliant.json"));
+    let (_, asked, _) = evaluate_pinning(&compliant, &json!({"pinDigests": "all"}));
+    assert_eq!(asked, ["registry.example.com/team/api:2.8.1"]);
+}

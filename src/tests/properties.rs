@@ -741,6 +741,39 @@ fn request_json(workload: &Workload, operation: &str, old: Option<&Workload>, or
     J::Object(request)
 }
 
+/// `request` as the audit scanner would send it (the object's uid as the request's, the kind
+/// as the resource, an empty userInfo), but with `resource` as the resource and `username`, when
+/// given, as the user.
+fn audit_shaped(request: J, resource: &str, username: Option<&str>) -> J {
+    const UID: &str = "\"0d4c6b2a-8e1f-4a7b-9c3d-5e6f7a8b9c0d\"";
+    let J::Object(mut entries) = request else {
+        return request;
+    };
+    for (key, value) in entries.iter_mut() {
+        match (key.as_str(), value) {
+            ("uid", value) => *value = J::Text(UID.to_owned()),
+            ("object", J::Object(object)) => {
+                for (key, metadata) in object.iter_mut() {
+                    if let ("metadata", J::Object(metadata)) = (key.as_str(), metadata) {
+                        metadata.push(("uid".to_owned(), J::Text(UID.to_owned())));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    entries.push((
+        "resource".to_owned(),
+        json!({"group": "", "version": "v1", "resource": resource}).into(),
+    ));
+    let user_info = match username {
+        Some(name) => json!({"username": name, "groups": ["system:authenticated"]}),
+        None => json!({}),
+    };
+    entries.push(("userInfo".to_owned(), user_info.into()));
+    J::Object(entries)
+}
+
 fn payload(request: &J, settings: &Value) -> String {
     format!(r#"{{"request":{},"settings":{settings}}}"#, request.text())
 }
@@ -1076,6 +1109,43 @@ proptest! {
                 }
             }
         }
+    }
+
+    /// (g) A request that names a user is never taken for an audit: shaped as the audit
+    /// scanner's in every other way, it is answered exactly as when its resource is the plural
+    /// an API server sends; without the user, it gets reject mode's verdict whatever the mode.
+    #[test]
+    fn a_request_with_a_user_is_never_an_audit(
+        mut workload in workload(),
+        repairs in repairs(),
+        username in prop_oneof![
+            Just("kubernetes-admin".to_owned()),
+            Just("system:serviceaccount:kubewarden:audit-scanner".to_owned()),
+            Just(" ".to_owned()),
+            "\\PC{1,24}",
+        ],
+        mode in prop::sample::select(vec!["mutate", "reject", "warn"]),
+        mutate_templates in any::<bool>(),
+    ) {
+        repair_tags(&mut workload, &repairs);
+        let kind = workload.kind.group_and_name().1;
+        let settings = json!({"mode": mode, "mutateTemplates": mutate_templates});
+        let request = || request_json(&workload, "CREATE", None, Order::AsGenerated);
+        let with_user = audit_shaped(request(), kind, Some(&username));
+        let plural = format!("{}s", kind.to_lowercase());
+        let from_api_server = audit_shaped(request(), &plural, Some(&username));
+        let (a, _) = run(&with_user, &settings);
+        let (b, _) = run(&from_api_server, &settings);
+        prop_assert_eq!(a.accepted, b.accepted);
+        prop_assert_eq!(&a.message, &b.message);
+        prop_assert_eq!(&a.warnings, &b.warnings);
+        prop_assert_eq!(sorted(a.changed), sorted(b.changed));
+
+        let (audit, _) = run(&audit_shaped(request(), kind, None), &settings);
+        let (reject, _) = run(&from_api_server, &mode_settings("reject"));
+        prop_assert_eq!(audit.accepted, reject.accepted);
+        prop_assert_eq!(&audit.message, &reject.message);
+        prop_assert!(audit.changed.is_empty() && audit.warnings.is_empty(), "{}", describe(&audit));
     }
 
     /// (f) In warn mode every violation is one warning, in slot order, each and all within the
