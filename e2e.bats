@@ -735,6 +735,64 @@ OWNED_WARNING='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNo
   assert_no_message
 }
 
+@test "deniedTags patterns: *-SNAPSHOT and 2??????? deny by pattern, the other tags pass (settings/floating-tags.json without requireFullVersion)" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-floating-tags.json --settings-json '{"deniedTags":["latest","*-SNAPSHOT","2???????"]}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[5] "nightly": tag "20240101" is denied; use another tag or a digest (image registry.example.com/team/batch:20240101); spec.initContainers[0] "migrate": tag "1.4-SNAPSHOT" is denied; use another tag or a digest (image registry.example.com/team/migrate:1.4-SNAPSHOT)'
+}
+
+@test "deniedTags patterns: matching is case-sensitive, a plain entry is exact" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-floating-tags.json --settings-json '{"deniedTags":["*-snapshot","1","bookworm*"]}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[7] "debian": tag "bookworm" is denied; use another tag or a digest (image debian:bookworm)'
+}
+
+@test "requireFullVersion: defaults accept every tag of the floating-tags Pod" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-floating-tags.json "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_no_message
+}
+
+@test "requireFullVersion: versions without patch or minor are refused in mutate mode; dates, hashes, names, 1.2.3.4 and a tag with a digest are not" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-floating-tags.json --settings-json '{"requireFullVersion":true}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "api": tag "1.2" is a floating version: it gives major and minor, not the patch version, so it moves to every new release; use a full version (major.minor.patch) or a digest (image registry.example.com/team/api:1.2); spec.containers[1] "worker": tag "v3-alpine" is a floating version: it gives the major version only, not the minor and patch versions, so it moves to every new release; use a full version (major.minor.patch) or a digest (image registry.example.com/team/worker:v3-alpine); spec.initContainers[0] "migrate": tag "1.4-SNAPSHOT" is a floating version: it gives major and minor, not the patch version, so it moves to every new release; use a full version (major.minor.patch) or a digest (image registry.example.com/team/migrate:1.4-SNAPSHOT)'
+}
+
+@test "requireFullVersion with deniedTags patterns (settings/floating-tags.json): both rules, in container order" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-floating-tags.json --settings-path test_data/settings/floating-tags.json "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message_order \
+    'spec.containers[0] "api": tag "1.2" is a floating version' \
+    'spec.containers[1] "worker": tag "v3-alpine" is a floating version' \
+    'spec.containers[5] "nightly": tag "20240101" is denied' \
+    'spec.initContainers[0] "migrate": tag "1.4-SNAPSHOT" is denied' \
+    'spec.initContainers[0] "migrate": tag "1.4-SNAPSHOT" is a floating version'
+  assert_message_lacks '"web"' '"cache"' '"legacy"' '"tools"' '"debian"' '"pinned"'
+}
+
+@test "requireFullVersion in warn mode: one warning per floating tag, accepted" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-floating-tags.json --settings-json '{"requireFullVersion":true,"mode":"warn"}' "$POLICY"
+  assert_allowed true
+  assert_no_patch
+  assert_warnings 3
+  assert_warning_has 0 'spec.containers[0] "api": tag "1.2" is a floating version: it gives major and minor, not the patch version'
+  assert_warning_has 1 'spec.containers[1] "worker": tag "v3-alpine" is a floating version: it gives the major version only, not the minor and patch versions'
+  assert_warning_has 2 'spec.initContainers[0] "migrate": tag "1.4-SNAPSHOT" is a floating version'
+}
+
+@test "requireFullVersion in mutate mode: a floating tag refuses the request, and the pull-policy fix is dropped with it" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-ifnotpresent.json --settings-json '{"requireFullVersion":true,"deniedTags":[]}' "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web": tag "1.27" is a floating version: it gives major and minor, not the patch version, so it moves to every new release; use a full version (major.minor.patch) or a digest (image nginx:1.27)'
+}
+
 @test "requireTag false: an untagged image (defaults to Always) is accepted" {
   run --separate-stderr $KWCTL run --request-path test_data/pod-untagged.json --settings-json '{"requireTag":false}' "$POLICY"
   assert_allowed true
@@ -795,6 +853,16 @@ OWNED_WARNING='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNo
 @test "invalid settings: invalid denied tag" {
   run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-path test_data/settings/invalid-denied-tag.json "$POLICY"
   assert_settings_refused 'deniedTags[0]' 'deniedTags[0]: "bad tag!" is not a valid tag'
+}
+
+@test "invalid settings: a denied tag pattern no tag can match is named (settings/invalid-denied-tag-pattern.json)" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-path test_data/settings/invalid-denied-tag-pattern.json "$POLICY"
+  assert_settings_refused 'deniedTags[2]' 'deniedTags[2]: "v1:*" is not a valid tag pattern, so no tag matches it'
+}
+
+@test "invalid settings: requireFullVersion must be a boolean" {
+  run --separate-stderr $KWCTL run --request-path test_data/pod-compliant.json --settings-json '{"requireFullVersion":"yes"}' "$POLICY"
+  assert_settings_refused 'requireFullVersion' 'requireFullVersion: must be true or false'
 }
 
 @test "invalid settings: empty exemption pattern" {

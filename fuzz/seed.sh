@@ -33,6 +33,11 @@ printf '%s' 'null' > "$corpus/validate_settings/null"
 printf '%s' '{"mode":"warn","requireTag":false,"deniedTags":["dev","edge"],"requireDigest":true,"requireAlwaysForDigests":false,"exemptImages":["registry.example.com/*"],"exemptContainers":["istio-?roxy"],"mutateTemplates":false}' \
   > "$corpus/validate_settings/every-key"
 printf '%s' '{"mo\u0064e":"reject","mode":"warn"}' > "$corpus/validate_settings/escaped-duplicate"
+# deniedTags patterns at the edges of what a tag can match, and requireFullVersion.
+printf '%s' '{"requireFullVersion":true,"deniedTags":["*","?","*-SNAPSHOT","v?.*","*.x","*-","2???????"]}' \
+  > "$corpus/validate_settings/tag-patterns"
+printf '%s' '{"deniedTags":["-x","*-x",".*","a:*","*/*","é*",""],"requireFullVersion":"true"}' \
+  > "$corpus/validate_settings/impossible-tag-patterns"
 
 # image_reference: references that exercise every part of the grammar.
 python3 - "$corpus/image_reference" <<'PY'
@@ -50,6 +55,8 @@ refs = [
     "a" * 64, h[:64], h[:64] + ":v1", "a__b/c.d/e-f:_x", "x" * 250, "a:" + "t" * 128,
     "a:" + "t" * 129, "foo.com", "test.com:5000", "Registry.Example.COM/app:1", "a/b@", "@", ":",
     "a:", "/a", "a/", "a//b", "a b", "caf\u00e9:1", "\u0130stanbul/app",
+    "app:1", "app:v1.2", "app:1.2.3-alpine", "app:1.2.3.4", "app:20240101", "app:3f2a9c1",
+    "app:1.2-", "app:V1_rc", "app:1.2@sha256:" + h[:64],
 ]
 for i, ref in enumerate(refs):
     (out / f"ref-{i:02}").write_text(ref)

@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 use crate::mutation::Fix;
 use crate::pinning::{PinFailure, MAX_RESOLVED_IMAGES};
 use crate::reference::EngineMisreading;
-use crate::rules::{PullPolicy, Rule};
+use crate::rules::{PullPolicy, Rule, VersionParts};
 use crate::settings::{Mode, PinScope};
 use crate::slots::{ImageSlot, SlotList};
 use crate::text::{fit_chars, middle_cut, Shown, ShownUpTo};
@@ -396,6 +396,16 @@ impl fmt::Display for RuleText<'_, '_> {
                 "image has neither tag nor digest, so it pulls the implicit \"latest\"; give it a tag or a digest",
             ),
             Rule::DeniedTag(tag) => write!(f, "tag \"{}\" is denied; use another tag or a digest", Shown(tag)),
+            Rule::FloatingVersion { tag, given } => write!(
+                f,
+                "tag \"{}\" is a floating version: it gives {}, so it moves to every new release; \
+                 use a full version (major.minor.patch) or a digest",
+                Shown(tag),
+                match given {
+                    VersionParts::Major => "the major version only, not the minor and patch versions",
+                    VersionParts::MajorAndMinor => "major and minor, not the patch version",
+                }
+            ),
             Rule::MissingDigest => f.write_str("image is not pinned by a digest (name@sha256:...)"),
             Rule::PullPolicy(PullPolicy::Written(policy)) => {
                 write!(f, "{} is {}, must be Always", slot.location.list.policy_field(), Policy(policy))
@@ -558,6 +568,43 @@ mod tests {
             "{message}"
         );
         assert!(warnings.is_empty());
+    }
+
+    #[rstest]
+    #[case::major(
+        "app:1",
+        VersionParts::Major,
+        "spec.template.spec.containers[0] \"app\": tag \"1\" is a floating version: it gives \
+         the major version only, not the minor and patch versions, so it moves to every new \
+         release; use a full version (major.minor.patch) or a digest (image app:1)"
+    )]
+    #[case::minor(
+        "app:v1.2-alpine",
+        VersionParts::MajorAndMinor,
+        "spec.template.spec.containers[0] \"app\": tag \"v1.2-alpine\" is a floating version: \
+         it gives major and minor, not the patch version, so it moves to every new release; use \
+         a full version (major.minor.patch) or a digest (image app:v1.2-alpine)"
+    )]
+    fn floating_versions_are_refused_in_mutate_mode(
+        #[case] image: &'static str,
+        #[case] given: VersionParts,
+        #[case] expected: &str,
+    ) {
+        let tag = image
+            .split_once(':')
+            .map(|(_, tag)| tag)
+            .unwrap_or_default();
+        let checked = vec![(
+            slot(SlotList::Containers, 0, "app", image),
+            vec![Rule::FloatingVersion {
+                tag: tag.into(),
+                given,
+            }],
+        )];
+        let Verdict::Reject { message, .. } = decided(&context(Mode::Mutate), &checked) else {
+            panic!("not rejected")
+        };
+        assert_eq!(message, expected);
     }
 
     #[test]

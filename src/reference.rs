@@ -7,7 +7,7 @@ const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
 const OFFICIAL_REPO_PREFIX: &str = "library/";
 const DEFAULT_TAG: &str = "latest";
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
-const TAG_LENGTH_MAX: usize = 128;
+pub(crate) const TAG_LENGTH_MAX: usize = 128;
 
 /// A reference accepted by the kubelet, with the repository name normalised as Go does it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,13 +156,16 @@ impl ImageReference<'_> {
 /// a tag as the grammar allows it: [\w][\w.-]{0,127}
 pub(crate) fn is_valid_tag(tag: &str) -> bool {
     let mut bytes = tag.bytes();
-    bytes.next().is_some_and(is_word)
-        && tag.len() <= TAG_LENGTH_MAX
-        && bytes.all(|b| is_word(b) || b == b'.' || b == b'-')
+    bytes.next().is_some_and(is_word) && tag.len() <= TAG_LENGTH_MAX && bytes.all(is_tag_char)
+}
+
+/// A character a tag may hold after its first.
+pub(crate) fn is_tag_char(b: u8) -> bool {
+    is_word(b) || b == b'.' || b == b'-'
 }
 
 /// Go's `\w` is ASCII-only, unlike Rust's `char::is_alphanumeric`.
-fn is_word(b: u8) -> bool {
+pub(crate) fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 

@@ -15,6 +15,12 @@ pub(crate) enum Rule {
     /// Neither tag nor digest: the runtime pulls the implicit `latest`.
     MissingTag,
     DeniedTag(String),
+    /// `requireFullVersion`: a version tag without its patch (or minor) part, which moves to
+    /// each new release of that line.
+    FloatingVersion {
+        tag: String,
+        given: VersionParts,
+    },
     MissingDigest,
     /// The effective pull policy is not `Always`.
     PullPolicy(PullPolicy),
@@ -25,6 +31,13 @@ impl Rule {
     pub(crate) fn is_fixable(&self) -> bool {
         matches!(self, Self::PullPolicy(_))
     }
+}
+
+/// What a floating version tag gives of major, minor and patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VersionParts {
+    Major,
+    MajorAndMinor,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +65,20 @@ pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>, pinned: bool) -> 
     let mut broken = Vec::new();
     match (reference.tag(), reference.digest()) {
         (None, None) if settings.require_tag => broken.push(Rule::MissingTag),
-        (Some(tag), None) if settings.denied_tags.iter().any(|denied| denied == tag) => {
-            broken.push(Rule::DeniedTag(tag.to_owned()));
+        (Some(tag), None) => {
+            if settings
+                .denied_tags
+                .iter()
+                .any(|denied| denied.matches(tag))
+            {
+                broken.push(Rule::DeniedTag(tag.to_owned()));
+            }
+            if let Some(given) = floating_version(tag).filter(|_| settings.require_full_version) {
+                broken.push(Rule::FloatingVersion {
+                    tag: tag.to_owned(),
+                    given,
+                });
+            }
         }
         _ => {}
     }
@@ -69,6 +94,32 @@ pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>, pinned: bool) -> 
         }));
     }
     broken
+}
+
+/// The major version's digits at most: a longer number is a date or a build (`20240101`).
+const MAX_MAJOR_DIGITS: usize = 4;
+
+/// What `tag` gives when it is a version short of major, minor and patch; `None` for a full
+/// version and for a tag that is not a version. A version is `[vV]NUM(.NUM)*[(-|_)SUFFIX]`,
+/// NUM one or more ASCII digits, the first at most `MAX_MAJOR_DIGITS` long, SUFFIX any rest.
+pub(crate) fn floating_version(tag: &str) -> Option<VersionParts> {
+    let unprefixed = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
+    let numbers = unprefixed
+        .split_once(['-', '_'])
+        .map_or(unprefixed, |(numbers, _suffix)| numbers);
+    let mut components = 0;
+    for (index, number) in numbers.split('.').enumerate() {
+        let digits_only = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+        if !digits_only || (index == 0 && number.len() > MAX_MAJOR_DIGITS) {
+            return None;
+        }
+        components += 1;
+    }
+    match components {
+        1 => Some(VersionParts::Major),
+        2 => Some(VersionParts::MajorAndMinor),
+        _ => None,
+    }
 }
 
 /// Whether pinning may resolve `slot`'s image: a valid reference without a digest, not exempt.
@@ -253,6 +304,113 @@ mod tests {
         assert_eq!(check_with(settings, "app:Dev", Some("Always")), vec![]);
     }
 
+    #[rstest]
+    #[case::plain_entry_is_exact("main", "main", true)]
+    #[case::plain_entry_is_not_a_prefix("main", "main-1", false)]
+    #[case::star_suffix("*-SNAPSHOT", "1.4-SNAPSHOT", true)]
+    #[case::star_matches_an_empty_run("v*", "v", true)]
+    #[case::star_is_case_sensitive("*-SNAPSHOT", "1.4-snapshot", false)]
+    #[case::star_anywhere("*latest*", "py3-latest-slim", true)]
+    #[case::question_mark_is_one_character("v?", "v1", true)]
+    #[case::question_mark_not_two("v?", "v10", false)]
+    #[case::question_mark_not_none("v?", "v", false)]
+    #[case::dot_is_literal("1.2", "1x2", false)]
+    fn denied_tag_patterns(#[case] pattern: &str, #[case] tag: &str, #[case] denied: bool) {
+        let settings = format!(r#"{{"deniedTags":["{pattern}"]}}"#);
+        let rules = check_with(&settings, &format!("app:{tag}"), Some("Always"));
+        let expected = if denied {
+            vec![Rule::DeniedTag(tag.into())]
+        } else {
+            vec![]
+        };
+        assert_eq!(rules, expected);
+    }
+
+    #[test]
+    fn denied_tag_patterns_spare_digests() {
+        let rules = check_with(
+            r#"{"deniedTags":["*"]}"#,
+            &format!("app:edge@{DIGEST}"),
+            Some("Always"),
+        );
+        assert_eq!(rules, vec![]);
+    }
+
+    #[rstest]
+    #[case::full("1.2.3", None)]
+    #[case::v_full("v1.2.3", None)]
+    #[case::capital_v_full("V1.2.3", None)]
+    #[case::full_with_suffix("1.2.3-alpine", None)]
+    #[case::full_with_underscore_suffix("1.2.3_rc1", None)]
+    #[case::four_components("1.2.3.4", None)]
+    #[case::major("1", Some(VersionParts::Major))]
+    #[case::v_major("v1", Some(VersionParts::Major))]
+    #[case::major_with_suffix("3-alpine", Some(VersionParts::Major))]
+    #[case::four_digit_major("2024", Some(VersionParts::Major))]
+    #[case::minor("1.2", Some(VersionParts::MajorAndMinor))]
+    #[case::v_minor("v1.2", Some(VersionParts::MajorAndMinor))]
+    #[case::minor_with_suffix("1.2-alpine", Some(VersionParts::MajorAndMinor))]
+    #[case::minor_with_version_like_suffix("1.2-3.4.5", Some(VersionParts::MajorAndMinor))]
+    #[case::minor_with_empty_suffix("1.2-", Some(VersionParts::MajorAndMinor))]
+    #[case::v_minor_with_suffix("v1.2_beta", Some(VersionParts::MajorAndMinor))]
+    #[case::date("20240101", None)]
+    #[case::five_digits("12345", None)]
+    #[case::sha_like("3f2a9c1", None)]
+    #[case::sha_like_digits_only("1234567", None)]
+    #[case::name("bookworm", None)]
+    #[case::word_with_digit("stable", None)]
+    #[case::v_alone("v", None)]
+    #[case::letters_after_number("1.2alpine", None)]
+    #[case::empty_component("1..2", None)]
+    #[case::trailing_dot("1.2.", None)]
+    #[case::leading_dot_after_v("v.1", None)]
+    #[case::underscore_first("_1", None)]
+    #[case::latest("latest", None)]
+    fn version_grammar(#[case] tag: &str, #[case] expected: Option<VersionParts>) {
+        assert_eq!(floating_version(tag), expected);
+    }
+
+    fn floating(tag: &str, given: VersionParts) -> Rule {
+        Rule::FloatingVersion {
+            tag: tag.into(),
+            given,
+        }
+    }
+
+    #[rstest]
+    #[case::major("app:1", vec![floating("1", VersionParts::Major)])]
+    #[case::minor("registry.example.com:5000/team/app:v1.2", vec![floating("v1.2", VersionParts::MajorAndMinor)])]
+    #[case::full("app:1.2.3", vec![])]
+    #[case::not_a_version("app:bookworm", vec![])]
+    #[case::digest_does_not_float(&format!("app:1.2@{DIGEST}"), vec![])]
+    #[case::untagged_is_left_to_require_tag("app", vec![Rule::MissingTag])]
+    fn require_full_version(#[case] image: &str, #[case] expected: Vec<Rule>) {
+        let rules = check_with(r#"{"requireFullVersion":true}"#, image, Some("Always"));
+        assert_eq!(rules, expected);
+    }
+
+    #[test]
+    fn require_full_version_is_off_by_default() {
+        assert_eq!(check_with("{}", "app:1.2", Some("Always")), vec![]);
+    }
+
+    #[test]
+    fn a_tag_can_be_denied_and_float() {
+        let rules = check_with(
+            r#"{"requireFullVersion":true,"deniedTags":["1.*"]}"#,
+            "app:1.2",
+            Some("IfNotPresent"),
+        );
+        assert_eq!(
+            rules,
+            vec![
+                Rule::DeniedTag("1.2".into()),
+                floating("1.2", VersionParts::MajorAndMinor),
+                written("IfNotPresent"),
+            ]
+        );
+    }
+
     #[test]
     fn require_digest() {
         let settings = r#"{"requireDigest":true}"#;
@@ -362,6 +520,7 @@ mod tests {
         assert!(written("Never").is_fixable());
         assert!(!Rule::MissingTag.is_fixable());
         assert!(!Rule::DeniedTag("x".into()).is_fixable());
+        assert!(!floating("1", VersionParts::Major).is_fixable());
         assert!(!Rule::MissingDigest.is_fixable());
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::value::RawValue;
 use wildmatch::WildMatch;
 
-use crate::reference::is_valid_tag;
+use crate::reference::{is_tag_char, is_word, TAG_LENGTH_MAX};
 use crate::request::Entries;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub(crate) struct Pattern {
 }
 
 impl Pattern {
-    fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         Self {
             matcher: WildMatch::new(text),
         }
@@ -102,11 +102,30 @@ impl RegistryPattern {
     }
 }
 
+/// Whether some valid tag matches `pattern`: only tag characters and wildcards, a first
+/// character a tag may start with, and no more fixed characters than a tag may hold.
+fn is_tag_pattern(pattern: &str) -> bool {
+    let is_wildcard = |b: u8| b == b'*' || b == b'?';
+    let fixed = pattern.bytes().filter(|&b| b != b'*').count();
+    let unstarred = pattern.trim_start_matches('*');
+    // After a leading `*`, a tag needs one character of its own before a '.' or '-'.
+    let lead = match unstarred.bytes().next() {
+        None => return !pattern.is_empty(),
+        Some(b) if is_word(b) || is_wildcard(b) => 0,
+        Some(_) if unstarred.len() < pattern.len() => 1,
+        Some(_) => return false,
+    };
+    fixed + lead <= TAG_LENGTH_MAX && pattern.bytes().all(|b| is_tag_char(b) || is_wildcard(b))
+}
+
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) mode: Mode,
     pub(crate) require_tag: bool,
-    pub(crate) denied_tags: Vec<Cow<'static, str>>,
+    /// Tag patterns, matched case-sensitively as tags are.
+    pub(crate) denied_tags: Vec<Pattern>,
+    /// A tag that reads as a version must give major, minor and patch.
+    pub(crate) require_full_version: bool,
     pub(crate) require_digest: bool,
     pub(crate) require_always_for_digests: bool,
     pub(crate) exempt_images: Vec<Pattern>,
@@ -132,7 +151,8 @@ impl Default for Settings {
         Self {
             mode: Mode::Mutate,
             require_tag: true,
-            denied_tags: vec![Cow::Borrowed("latest")],
+            denied_tags: vec![Pattern::new("latest")],
+            require_full_version: false,
             require_digest: false,
             require_always_for_digests: true,
             exempt_images: Vec::new(),
@@ -149,6 +169,7 @@ const KEYS: &[&str] = &[
     "mode",
     "requireTag",
     "deniedTags",
+    "requireFullVersion",
     "requireDigest",
     "requireAlwaysForDigests",
     "exemptImages",
@@ -231,8 +252,9 @@ impl fmt::Display for SettingsError {
             ),
             Self::InvalidDeniedTag { index, tag } => write!(
                 f,
-                "deniedTags[{index}]: {tag:?} is not a valid tag \
-                 (letters, digits, '_', '.', '-'; not starting with '.' or '-'; at most 128)"
+                "deniedTags[{index}]: {tag:?} is not a valid tag pattern, so no tag matches it \
+                 (letters, digits, '_', '.', '-' and the wildcards '*' for any run of \
+                 characters and '?' for one; not starting with '.' or '-'; at most 128)"
             ),
             Self::EmptyPattern { key, index } => {
                 write!(f, "{key}[{index}]: a pattern must not be empty")
@@ -370,6 +392,9 @@ impl Settings {
             "mode" => self.mode = parse_mode(value)?,
             "requireTag" => self.require_tag = parse_bool("requireTag", value)?,
             "deniedTags" => self.denied_tags = parse_denied_tags(value)?,
+            "requireFullVersion" => {
+                self.require_full_version = parse_bool("requireFullVersion", value)?
+            }
             "requireDigest" => self.require_digest = parse_bool("requireDigest", value)?,
             "requireAlwaysForDigests" => {
                 self.require_always_for_digests = parse_bool("requireAlwaysForDigests", value)?
@@ -444,14 +469,14 @@ fn parse_strings(key: &'static str, value: &RawValue) -> Result<Vec<String>, Set
     serde_json::from_str(value.get()).map_err(|_| SettingsError::NotAListOfStrings(key))
 }
 
-fn parse_denied_tags(value: &RawValue) -> Result<Vec<Cow<'static, str>>, SettingsError> {
+fn parse_denied_tags(value: &RawValue) -> Result<Vec<Pattern>, SettingsError> {
     let tags = parse_strings("deniedTags", value)?;
-    match tags.iter().position(|tag| !is_valid_tag(tag)) {
+    match tags.iter().position(|tag| !is_tag_pattern(tag)) {
         Some(index) => Err(SettingsError::InvalidDeniedTag {
             index,
             tag: tags.get(index).cloned().unwrap_or_default(),
         }),
-        None => Ok(tags.into_iter().map(Cow::Owned).collect()),
+        None => Ok(tags.iter().map(|tag| Pattern::new(tag)).collect()),
     }
 }
 
@@ -529,12 +554,17 @@ mod tests {
         Settings::from_json(json).unwrap_err().to_string()
     }
 
+    fn patterns(patterns: &[Pattern]) -> Vec<String> {
+        patterns.iter().map(|p| p.matcher.pattern()).collect()
+    }
+
     #[test]
     fn empty_object_gives_the_spec_defaults() {
         let settings = Settings::from_json("{}").unwrap();
         assert_eq!(settings.mode, Mode::Mutate);
         assert!(settings.require_tag);
-        assert_eq!(settings.denied_tags, vec!["latest"]);
+        assert_eq!(patterns(&settings.denied_tags), vec!["latest"]);
+        assert!(!settings.require_full_version);
         assert!(!settings.require_digest);
         assert!(settings.require_always_for_digests);
         assert!(settings.exempt_images.is_empty());
@@ -548,14 +578,14 @@ mod tests {
     fn null_means_default(#[case] json: &str) {
         let settings = Settings::from_json(json).unwrap();
         assert_eq!(settings.mode, Mode::Mutate);
-        assert_eq!(settings.denied_tags, vec!["latest"]);
+        assert_eq!(patterns(&settings.denied_tags), vec!["latest"]);
     }
 
     #[test]
     fn every_key_is_read() {
         let settings = Settings::from_json(
-            r#"{"mode":"warn","requireTag":false,"deniedTags":["dev","edge"],
-                "requireDigest":true,"requireAlwaysForDigests":false,
+            r#"{"mode":"warn","requireTag":false,"deniedTags":["dev","edge-*"],
+                "requireFullVersion":true,"requireDigest":true,"requireAlwaysForDigests":false,
                 "exemptImages":["registry.example.com/*"],
                 "exemptContainers":[{"name":"istio-?roxy","image":"docker.io/istio/proxyv2:*"}],
                 "mutateTemplates":false}"#,
@@ -563,7 +593,9 @@ mod tests {
         .unwrap();
         assert_eq!(settings.mode, Mode::Warn);
         assert!(!settings.require_tag);
-        assert_eq!(settings.denied_tags, vec!["dev", "edge"]);
+        assert_eq!(patterns(&settings.denied_tags), vec!["dev", "edge-*"]);
+        assert!(settings.denied_tags[1].matches("edge-2"));
+        assert!(settings.require_full_version);
         assert!(settings.require_digest);
         assert!(!settings.require_always_for_digests);
         assert!(settings.exempt_images[0].matches("registry.example.com/a/b:1"));
@@ -601,6 +633,10 @@ mod tests {
         r#"{"mutateTemplates":"no"}"#,
         "mutateTemplates: must be true or false"
     )]
+    #[case::full_version_bool(
+        r#"{"requireFullVersion":"yes"}"#,
+        "requireFullVersion: must be true or false"
+    )]
     #[case::tags_not_list(r#"{"deniedTags":"latest"}"#, "deniedTags: must be a list of strings")]
     #[case::tags_not_strings(r#"{"deniedTags":[1]}"#, "deniedTags: must be a list of strings")]
     #[case::invalid_tag(
@@ -609,6 +645,13 @@ mod tests {
     )]
     #[case::empty_tag(r#"{"deniedTags":[""]}"#, "deniedTags[0]: \"\" is not a valid tag")]
     #[case::tag_dot(r#"{"deniedTags":[".x"]}"#, "deniedTags[0]: \".x\" is not a valid tag")]
+    #[case::pattern_with_slash(
+        r#"{"deniedTags":["*","a/*"]}"#,
+        "deniedTags[1]: \"a/*\" is not a valid tag pattern, so no tag matches it"
+    )]
+    #[case::pattern_with_colon(r#"{"deniedTags":["v1:*"]}"#, "deniedTags[0]: \"v1:*\"")]
+    #[case::pattern_dash_first(r#"{"deniedTags":["-rc*"]}"#, "deniedTags[0]: \"-rc*\"")]
+    #[case::pattern_non_ascii(r#"{"deniedTags":["é*"]}"#, "deniedTags[0]: \"é*\"")]
     #[case::empty_image_pattern(
         r#"{"exemptImages":["a",""]}"#,
         "exemptImages[1]: a pattern must not be empty"
@@ -650,6 +693,29 @@ mod tests {
     fn bad_settings_are_named(#[case] json: &str, #[case] expected: &str) {
         let message = errors(json);
         assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    }
+
+    #[rstest]
+    #[case::plain("latest", true)]
+    #[case::star("*", true)]
+    #[case::question_mark("?", true)]
+    #[case::star_suffix("*-SNAPSHOT", true)]
+    #[case::star_before_dot("*.x", true)]
+    #[case::star_before_dash("*-", true)]
+    #[case::wildcards_only("*?*", true)]
+    #[case::longest_tag(&"a".repeat(128), true)]
+    #[case::longest_with_stars(&format!("*{}*", "a".repeat(128)), true)]
+    #[case::empty("", false)]
+    #[case::dot_first(".x", false)]
+    #[case::dash_first("-x", false)]
+    #[case::too_long(&"a".repeat(129), false)]
+    #[case::too_many_fixed_characters(&"?".repeat(129), false)]
+    #[case::star_then_dash_and_127_more(&format!("*-{}", "a".repeat(127)), false)]
+    #[case::star_then_dash_and_126_more(&format!("*-{}", "a".repeat(126)), true)]
+    #[case::space("a b", false)]
+    #[case::at("a@b", false)]
+    fn tag_patterns(#[case] pattern: &str, #[case] valid: bool) {
+        assert_eq!(is_tag_pattern(pattern), valid, "{pattern:?}");
     }
 
     #[test]

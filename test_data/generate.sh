@@ -272,6 +272,25 @@ kc_run web --image=registry.example.com/team/web:1.4.2 --image-pull-policy=IfNot
       | reorder(podspec_order))' >"$WORK/pod-all-lists.json"
 pod_create pod-all-lists.json "$WORK/pod-all-lists.json" kubectl-create
 
+# Tags that float and tags that do not (requireFullVersion, deniedTags patterns):
+# a version without patch or minor, full versions, a date, a commit hash, a tag
+# with a digest, and a -SNAPSHOT build. All Always, so only tag rules speak.
+kc_run api --image=registry.example.com/team/api:1.2 --image-pull-policy=Always \
+  | jqo '.spec |= (
+      .containers += [
+          {"name":"worker","image":"registry.example.com/team/worker:v3-alpine","resources":{},"imagePullPolicy":"Always"},
+          {"name":"web","image":"registry.example.com/team/web:v1.4.2","resources":{},"imagePullPolicy":"Always"},
+          {"name":"cache","image":"redis:7.2.5-alpine","resources":{},"imagePullPolicy":"Always"},
+          {"name":"legacy","image":"registry.example.com/team/legacy:1.2.3.4","resources":{},"imagePullPolicy":"Always"},
+          {"name":"nightly","image":"registry.example.com/team/batch:20240101","resources":{},"imagePullPolicy":"Always"},
+          {"name":"tools","image":"registry.example.com/team/tools:3f2a9c1","resources":{},"imagePullPolicy":"Always"},
+          {"name":"debian","image":"debian:bookworm","resources":{},"imagePullPolicy":"Always"},
+          {"name":"pinned","image":("registry.example.com/app:1.2@" + $digest),"resources":{},"imagePullPolicy":"Always"}]
+      | .initContainers = [
+          {"name":"migrate","image":"registry.example.com/team/migrate:1.4-SNAPSHOT","resources":{},"imagePullPolicy":"Always"}]
+      | reorder(podspec_order))' --arg digest "$APP_DIGEST" >"$WORK/pod-floating-tags.json"
+pod_create pod-floating-tags.json "$WORK/pod-floating-tags.json" kubectl-create
+
 # kubectl itself refuses "NGINX:1.27" (invalid reference format), so the
 # image is swapped in afterwards.
 kc_run web --image=nginx:1.27 --image-pull-policy=IfNotPresent \
@@ -505,6 +524,8 @@ echo '{"exemptImages":["registry.example.com/trusted/*","docker.io/library/busyb
 echo '{"mod":"reject"}' | jq . >"$S/invalid-unknown-key.json"
 echo '{"mode":"block"}' | jq . >"$S/invalid-mode.json"
 echo '{"deniedTags":["bad tag!"]}' | jq . >"$S/invalid-denied-tag.json"
+echo '{"requireFullVersion":true,"deniedTags":["latest","*-SNAPSHOT","2???????"]}' | jq . >"$S/floating-tags.json"
+echo '{"deniedTags":["latest","*-SNAPSHOT","v1:*"]}' | jq . >"$S/invalid-denied-tag-pattern.json"
 echo '{"exemptContainers":["istio-proxy"]}' | jq . >"$S/invalid-name-only-exemption.json"
 
 # ==========================================================================

@@ -24,6 +24,7 @@ fn spec_settings() -> Vec<(&'static str, SettingKind, Value)> {
         ("mode", SettingKind::Enum(&MODES), json!("mutate")),
         ("requireTag", SettingKind::Bool, json!(true)),
         ("deniedTags", SettingKind::StringList, json!(["latest"])),
+        ("requireFullVersion", SettingKind::Bool, json!(false)),
         ("requireDigest", SettingKind::Bool, json!(false)),
         ("requireAlwaysForDigests", SettingKind::Bool, json!(true)),
         ("exemptImages", SettingKind::StringList, json!([])),

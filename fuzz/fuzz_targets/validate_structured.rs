@@ -101,6 +101,8 @@ struct SettingsInput {
     mutate_templates: Option<bool>,
     pin_digests: Option<Choice<PinScope>>,
     registry_failure: Option<Choice<RegistryFailure>>,
+    // Last, so that the committed findings still decode to the settings they were found with.
+    require_full_version: Option<bool>,
 }
 
 /// A string setting: one of its values, or anything else.
@@ -245,6 +247,23 @@ enum Tag {
     Latest,
     Version(u8, u8),
     Any(String),
+    /// `v3`, a version of one number.
+    Major(u8),
+    FullVersion(u8, u8, u8),
+    /// A `deniedTags` pattern: the text and a `*` (in an image, the text alone).
+    Glob(String),
+}
+
+impl Tag {
+    fn text(&self) -> String {
+        match self {
+            Self::Latest => "latest".to_owned(),
+            Self::Version(a, b) => format!("{a}.{b}"),
+            Self::Major(a) => format!("v{a}"),
+            Self::FullVersion(a, b, c) => format!("{a}.{b}.{c}-alpine"),
+            Self::Glob(text) | Self::Any(text) => text.clone(),
+        }
+    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -344,11 +363,9 @@ impl Reference {
         });
         match &self.tag {
             None => {}
-            Some(Tag::Latest) => out.push_str(":latest"),
-            Some(Tag::Version(a, b)) => out.push_str(&format!(":{a}.{b}")),
-            Some(Tag::Any(text)) => {
+            Some(tag) => {
                 out.push(':');
-                out.push_str(text);
+                out.push_str(&tag.text());
             }
         }
         match &self.digest {
@@ -593,6 +610,7 @@ impl SettingsInput {
         }
         let flags = [
             ("requireTag", self.require_tag),
+            ("requireFullVersion", self.require_full_version),
             ("requireDigest", self.require_digest),
             ("requireAlwaysForDigests", self.require_always_for_digests),
             ("mutateTemplates", self.mutate_templates),
@@ -606,9 +624,8 @@ impl SettingsInput {
             let tags: Vec<String> = tags
                 .iter()
                 .map(|tag| match tag {
-                    Tag::Latest => "latest".to_owned(),
-                    Tag::Version(a, b) => format!("{a}.{b}"),
-                    Tag::Any(text) => text.clone(),
+                    Tag::Glob(text) => format!("{text}*"),
+                    other => other.text(),
                 })
                 .collect();
             map.insert("deniedTags".into(), json!(tags));

@@ -78,6 +78,7 @@ fn the_mutated_object_is_the_request_object_but_for_the_pull_policy() {
 #[case::compliant_pod("pod-compliant.json")]
 #[case::compliant_deployment("deployment-compliant.json")]
 #[case::tag_and_digest("pod-tag-and-digest.json")]
+#[case::floating_tags_under_defaults("pod-floating-tags.json")]
 #[case::other_kind("configmap.json")]
 #[case::label_change("pod-update-label.json")]
 #[case::finalizer_removal("deployment-update-finalizer-removal.json")]
@@ -255,11 +256,70 @@ fn exemptions_skip_every_rule() {
 #[case::settings_fixture_unknown_key("invalid-unknown-key.json", false)]
 #[case::settings_fixture_mode("invalid-mode.json", false)]
 #[case::settings_fixture_tag("invalid-denied-tag.json", false)]
+#[case::settings_fixture_floating_tags("floating-tags.json", true)]
+#[case::settings_fixture_tag_pattern("invalid-denied-tag-pattern.json", false)]
 fn settings_fixtures(#[case] file: &str, #[case] valid: bool) {
     let path = format!("{}/test_data/settings/{file}", env!("CARGO_MANIFEST_DIR"));
     let response = validate_settings(&std::fs::read(path).unwrap());
     assert_eq!(response.valid, valid, "{:?}", response.message);
     assert_eq!(response.message.is_none(), valid);
+}
+
+fn settings_fixture(file: &str) -> Value {
+    let path = format!("{}/test_data/settings/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn floating_and_denied_tags_are_refused_in_container_order() {
+    let outcome = evaluate(
+        &fixture("pod-floating-tags.json"),
+        &settings_fixture("floating-tags.json"),
+    );
+    assert!(!outcome.accepted, "{outcome:?}");
+    assert!(outcome.changed.is_empty());
+    let message = outcome.message.unwrap();
+    let items: Vec<&str> = message.split("; ").collect();
+    let heads: Vec<String> = items
+        .iter()
+        .filter(|item| item.starts_with("spec."))
+        .map(|item| item.split(": ").take(2).collect::<Vec<_>>().join(": "))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            "spec.containers[0] \"api\": tag \"1.2\" is a floating version",
+            "spec.containers[1] \"worker\": tag \"v3-alpine\" is a floating version",
+            "spec.containers[5] \"nightly\": tag \"20240101\" is denied",
+            "spec.initContainers[0] \"migrate\": tag \"1.4-SNAPSHOT\" is denied",
+            "spec.initContainers[0] \"migrate\": tag \"1.4-SNAPSHOT\" is a floating version",
+        ],
+        "{message}"
+    );
+    assert!(
+        message.contains("\"api\": tag \"1.2\" is a floating version: it gives major and minor, not the patch version"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "\"worker\": tag \"v3-alpine\" is a floating version: it gives the major version only"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn floating_tags_warn_in_warn_mode() {
+    let outcome = evaluate(
+        &fixture("pod-floating-tags.json"),
+        &json!({"mode": "warn", "requireFullVersion": true}),
+    );
+    assert!(outcome.accepted, "{outcome:?}");
+    assert!(outcome.changed.is_empty());
+    assert_eq!(outcome.warnings.len(), 3, "{outcome:?}");
+    assert!(outcome.warnings[2].starts_with(
+        "spec.initContainers[0] \"migrate\": tag \"1.4-SNAPSHOT\" is a floating version"
+    ));
 }
 
 #[test]

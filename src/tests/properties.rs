@@ -1224,3 +1224,155 @@ proptest! {
         prop_assert!(outcome.message.is_none(), "{}", describe(&outcome));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Floating tags (`requireFullVersion`, `deniedTags` patterns)
+// ---------------------------------------------------------------------------------------------
+
+/// The tag grammar as the distribution reference writes it, `[\w][\w.-]{0,127}`, ASCII.
+fn is_tag(tag: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    tag.len() <= 128
+        && tag.starts_with(word)
+        && tag.chars().all(|c| word(c) || c == '.' || c == '-')
+}
+
+/// How many numbers a tag that reads `[vV]NUM(.NUM)*[(-|_)SUFFIX]` gives (the first NUM at
+/// most 4 digits), character by character; `None` when it is no version.
+fn version_numbers(tag: &str) -> Option<usize> {
+    let mut chars = tag.chars().peekable();
+    chars.next_if(|c| *c == 'v' || *c == 'V');
+    let mut numbers = 0;
+    loop {
+        let mut digits = 0;
+        while chars.next_if(char::is_ascii_digit).is_some() {
+            digits += 1;
+        }
+        if digits == 0 || (numbers == 0 && digits > 4) {
+            return None;
+        }
+        numbers += 1;
+        match chars.next() {
+            None | Some('-' | '_') => return Some(numbers),
+            Some('.') => continue,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Tags near the version grammar and off it: versions of every length with suffixes, dates,
+/// hashes, characters no tag may hold, any text.
+fn version_like_tag() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[vV]?[0-9]{1,6}(\\.[0-9]{1,3}){0,4}([-_][A-Za-z0-9._-]{0,8})?",
+        2 => "[vV]?[0-9a-f]{0,8}([.a-z_-][0-9a-f]{0,4}){0,3}",
+        1 => "[vV]?[0-9]{1,3}(\\.[0-9]{0,2}){0,3}[A-Za-z0-9._+:@/ -]{0,6}",
+        1 => "\\PC{0,12}",
+    ]
+}
+
+/// A registry host with a dot, and maybe a port, in lower case.
+fn host() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,5}[a-z0-9](\\.[a-z][a-z0-9]{0,5}){1,2}(:[0-9]{2,5})?"
+}
+
+/// `pod-compliant.json` with its one container's image and pull policy replaced.
+fn pod_with_image(image: &str, policy: &str) -> Value {
+    let mut request = crate::tests::fixture("pod-compliant.json");
+    let container = &mut request["object"]["spec"]["containers"][0];
+    container["image"] = json!(image);
+    container["imagePullPolicy"] = json!(policy);
+    request
+}
+
+fn lowered(outcome: &Outcome) -> (bool, Option<String>, Vec<String>, Vec<String>) {
+    (
+        outcome.accepted,
+        outcome.message.as_ref().map(|m| m.to_lowercase()),
+        outcome.warnings.iter().map(|w| w.to_lowercase()).collect(),
+        outcome.changed.clone(),
+    )
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 1024, ..config() })]
+
+    /// (g) Any tag `requireFullVersion` accepts is one the reference parser accepts, as the
+    /// image's tag; and the rule refuses exactly the valid tags that read as versions of one or
+    /// two numbers, as the version grammar computed here says.
+    #[test]
+    fn a_tag_require_full_version_accepts_is_a_tag_the_parser_accepts(
+        tag in version_like_tag(),
+        host in host(),
+    ) {
+        let image = format!("{host}/team/app:{tag}");
+        let settings = json!({"mode": "reject", "requireFullVersion": true, "deniedTags": []});
+        let outcome = crate::tests::evaluate(&pod_with_image(&image, "Always"), &settings);
+        if outcome.accepted {
+            let parsed = crate::reference::ImageReference::parse(&image);
+            prop_assert!(parsed.is_ok(), "{image:?} accepted but not a reference: {parsed:?}");
+            prop_assert_eq!(parsed.unwrap().tag(), Some(tag.as_str()));
+            prop_assert!(is_tag(&tag), "{tag:?} accepted but not a tag");
+        }
+        let floats = is_tag(&tag) && version_numbers(&tag).is_some_and(|n| n < 3);
+        prop_assert_eq!(outcome.accepted, is_tag(&tag) && !floats, "{}", describe(&outcome));
+        if floats {
+            let message = outcome.message.unwrap_or_default();
+            prop_assert!(message.contains("is a floating version"), "{message}");
+        }
+    }
+
+    /// (h) Under the tag rules, the verdict does not depend on the case of the registry host:
+    /// the same answer, in the same words but for the image as written.
+    #[test]
+    fn the_verdict_does_not_depend_on_the_case_of_the_registry_host(
+        host in host(),
+        upper in prop::collection::vec(any::<bool>(), 24),
+        tag in version_like_tag(),
+        policy in prop::sample::select(vec!["Always", "IfNotPresent", "Never"]),
+        mode in prop::sample::select(vec!["mutate", "reject", "warn"]),
+        require_full_version in any::<bool>(),
+        denied in prop::sample::select(vec![
+            vec![], vec!["latest"], vec!["*-SNAPSHOT", "v?"], vec!["1.*", "2???????", "*alpine*"],
+        ]),
+    ) {
+        let cased: String = host
+            .chars()
+            .zip(upper.iter().cycle())
+            .map(|(c, &up)| if up { c.to_ascii_uppercase() } else { c })
+            .collect();
+        let settings = json!({
+            "mode": mode, "requireFullVersion": require_full_version, "deniedTags": denied,
+        });
+        let verdict = |host: &str| {
+            let request = pod_with_image(&format!("{host}/team/app:{tag}"), policy);
+            lowered(&crate::tests::evaluate(&request, &settings))
+        };
+        prop_assert_eq!(verdict(&cased), verdict(&host), "host {:?}", cased);
+    }
+}
+
+#[test]
+fn the_version_model_reads_the_readme_table() {
+    for (tag, numbers) in [
+        ("1.2.3", Some(3)),
+        ("v1.2.3", Some(3)),
+        ("1.2.3-alpine", Some(3)),
+        ("1.2.3.4", Some(4)),
+        ("1", Some(1)),
+        ("v3", Some(1)),
+        ("3-alpine", Some(1)),
+        ("1.2", Some(2)),
+        ("v1.2", Some(2)),
+        ("1.2-alpine", Some(2)),
+        ("2024.01", Some(2)),
+        ("20240101", None),
+        ("1234567", None),
+        ("3f2a9c1", None),
+        ("1.2alpine", None),
+        ("bookworm", None),
+        ("stable", None),
+    ] {
+        assert_eq!(version_numbers(tag), numbers, "{tag}");
+    }
+}
