@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use crate::decision::{decide, Context, Decision};
 use crate::error::RequestError;
-use crate::pinning::{apply_pins, plan, resolve, Registry};
+use crate::pinning::{apply_pins, known_failures, plan, resolve, Registry};
 use crate::request::{Node, Obj, Operation, Payload, Shaped, Workload};
 use crate::response::{refusal, respond, ValidationResponse};
 use crate::rules::{check, Rule};
@@ -93,18 +93,23 @@ fn evaluate<'a>(
         plan.iter()
             .any(|(planned, failure)| planned.location == slot.location && failure.is_none())
     };
-    let optimistic = decide(&context, &check_slots(&settings, &slots, asks));
+    let mut optimistic = decide(&context, &check_slots(&settings, &slots, asks));
+    let rejects = settings.registry_failure == RegistryFailure::Reject;
     if plan.is_empty() || !optimistic.refusals.is_empty() {
+        // Refused anyway: under reject, also say why an image could not be pinned.
+        if rejects {
+            apply_pins(
+                &mut optimistic,
+                &known_failures(plan),
+                settings.registry_failure,
+            );
+        }
         return Ok(optimistic);
     }
     // Under registryFailure reject, an image that cannot be pinned refuses the request: the
     // registry is not asked about the others.
-    let refused_before_asking = settings.registry_failure == RegistryFailure::Reject
-        && plan.iter().any(|(_, failure)| failure.is_some());
-    let resolved: Vec<_> = if refused_before_asking {
-        plan.into_iter()
-            .filter_map(|(slot, failure)| failure.map(|failure| (slot, Err(failure))))
-            .collect()
+    let resolved = if rejects && plan.iter().any(|(_, failure)| failure.is_some()) {
+        known_failures(plan)
     } else {
         resolve(plan, registry)
     };

@@ -184,6 +184,15 @@ pub(crate) fn resolve<'s, 'a>(
     resolved
 }
 
+/// The failures of `plan` known before any call, without asking about the rest.
+pub(crate) fn known_failures<'s, 'a>(
+    plan: PinPlan<'s, 'a>,
+) -> Vec<(&'s ImageSlot<'a>, Result<String, PinFailure>)> {
+    plan.into_iter()
+        .filter_map(|(slot, failure)| failure.map(|failure| (slot, Err(failure))))
+        .collect()
+}
+
 fn ask(image: &str, registry: &mut impl Registry) -> Result<String, PinFailure> {
     let error = match registry.manifest_digest(image) {
         Ok(digest) => match validate_digest(&digest) {
