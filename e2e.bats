@@ -1360,7 +1360,7 @@ assert_image_pinned() {
     127.0.0.1:5000/multi:2.0@sha256:22ac0c47594608d4eebd9699e12531dc532f8dd4181d3d38eee442413193976a
 }
 
-@test "pinning (replayed session): an unknown tag refuses the request with the registry's error" {
+@test "pinning (replayed session): an unknown tag refuses the request as not found" {
   run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin-unknown.session.yml" \
     --request-path "$S/pod-pin-unknown.json" --settings-json "$PIN_SETTINGS" "$POLICY"
   assert_allowed false
@@ -1501,4 +1501,22 @@ AUDIT_MESSAGE='spec.template.spec.containers[0] "nginx": imagePullPolicy is IfNo
   assert_patch /spec/template/spec/containers/0/imagePullPolicy
   assert_warnings 1
   assert_warning 0 'spec.template.spec.containers[0] "nginx": imagePullPolicy set to Always, was IfNotPresent (image nginx:1.27)'
+}
+
+# Hand-written sessions in the recorded shape: a replayed failure reaches the policy as the
+# engine's first line only (docs/pinning-engine.md, Record and replay).
+@test "pinning (replayed session): credentials the registry refuses are told as unauthorized" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin-unauthorized.session.yml" \
+    --request-path "$S/pod-pin.json" --settings-json "$PIN_SETTINGS" "$POLICY"
+  assert_allowed false
+  assert_no_patch
+  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: unauthorized: the policy server may not pull it (the policy server'"'"'s log has the details); registryFailure "accept" would admit it unpinned (image 127.0.0.1:5000/app:1.0)'
+}
+
+@test "pinning (replayed session): an error of no known category is told as a failed call, without its text" {
+  run --separate-stderr $KWCTL run --replay-host-capabilities-interactions "$S/pod-pin-failed.session.yml" \
+    --request-path "$S/pod-pin.json" --settings-json "$PIN_SETTINGS" "$POLICY"
+  assert_allowed false
+  assert_message 'spec.containers[0] "web": cannot pin the tag to its digest: the registry call failed (the policy server'"'"'s log has the details); registryFailure "accept" would admit it unpinned (image 127.0.0.1:5000/app:1.0)'
+  assert_message_lacks 'error sending request'
 }
