@@ -52,6 +52,8 @@ pub enum Outcome {
     /// The policy's rules do not select this kind: admission never asks the policy.
     Skipped,
     Evaluated(Evaluation),
+    /// The policy manifest's selectors or namespace leave it out: admission never asks the policy.
+    Unselected,
     /// Whether admission sends it to the policy depends on what the input does not say.
     Undecided(String),
     /// The module failed (trap, waPC error, unusable answer).
@@ -134,6 +136,8 @@ pub struct Summary {
     pub evaluated: usize,
     pub skipped: usize,
     #[serde(skip_serializing_if = "is_zero")]
+    pub unselected: usize,
+    #[serde(skip_serializing_if = "is_zero")]
     pub undecided: usize,
     pub other_documents: usize,
     pub refused: usize,
@@ -166,6 +170,7 @@ impl Report {
                 summary.objects += 1;
                 match &object.outcome {
                     Outcome::Skipped => summary.skipped += 1,
+                    Outcome::Unselected => summary.unselected += 1,
                     Outcome::Undecided(_) => summary.undecided += 1,
                     Outcome::Failed(_) => {
                         summary.evaluated += 1;
@@ -342,14 +347,15 @@ fn evaluate(
 ) -> ObjectReport {
     let position = object.position();
     let reach = if request.rules.selects_create(&ObjectType::of(object)) {
-        request.admission.reach(object, namespaces)
+        Some(request.admission.reach(object, namespaces))
     } else {
-        Reach::NotSent
+        None
     };
     let outcome = match reach {
-        Reach::NotSent => Outcome::Skipped,
-        Reach::Undecided(why) => Outcome::Undecided(why),
-        Reach::Sent => match request
+        None => Outcome::Skipped,
+        Some(Reach::NotSent) => Outcome::Unselected,
+        Some(Reach::Undecided(why)) => Outcome::Undecided(why),
+        Some(Reach::Sent) => match request
             .evaluator
             .evaluate(&admission_request(file, index, object))
         {
