@@ -9,6 +9,7 @@
 //! ([`findings`]) → a report ([`report`]) and, with `--fix`, the edited file ([`fix`]).
 //! [`scan`] drives it.
 
+pub mod admission;
 pub mod findings;
 pub mod fix;
 pub mod manifest;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use image_pull_policy_cli::admission::{parse_namespace_labels, Namespaces};
 use image_pull_policy_cli::policy::Evaluator;
 use image_pull_policy_cli::report::{self, Format};
 use image_pull_policy_cli::scan::{scan, ScanRequest};
@@ -51,6 +52,11 @@ struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     settings: Option<PathBuf>,
 
+    /// The labels of a namespace that is not in the input, for a policy's namespaceSelector:
+    /// NAMESPACE=key=value,key2=value2 (NAMESPACE= for none but its name); repeatable
+    #[arg(long, value_name = "NS=LABELS")]
+    namespace_labels: Vec<String>,
+
     /// Report format
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -93,11 +99,18 @@ fn run(args: &ScanArgs) -> Result<u8, String> {
         &config.source,
     )
     .map_err(|e| e.to_string())?;
+    let mut namespaces = Namespaces::default();
+    for text in &args.namespace_labels {
+        let (name, labels) = parse_namespace_labels(text)?;
+        namespaces.add(&name, labels);
+    }
     let report = scan(
         &args.paths,
         &ScanRequest {
             evaluator: &evaluator,
             rules: &config.rules,
+            admission: &config.admission,
+            namespaces: &namespaces,
             fix: args.fix,
         },
     );

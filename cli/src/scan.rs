@@ -10,6 +10,7 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use policy_host::admission::{AdmissionRequest, AdmissionResponse};
 use serde_json::Value;
 
+use crate::admission::{Admission, Namespaces, Reach};
 use crate::findings::{findings, Finding};
 use crate::fix::{self, FixError};
 use crate::manifest::{self, InputError, ManifestObject, Origin};
@@ -51,6 +52,10 @@ pub enum Outcome {
     /// The policy's rules do not select this kind: admission never asks the policy.
     Skipped,
     Evaluated(Evaluation),
+    /// The policy manifest's selectors or namespace leave it out: admission never asks the policy.
+    Unselected,
+    /// Whether admission sends it to the policy depends on what the input does not say.
+    Undecided(String),
     /// The module failed (trap, waPC error, unusable answer).
     Failed(String),
 }
@@ -130,6 +135,10 @@ pub struct Summary {
     pub objects: usize,
     pub evaluated: usize,
     pub skipped: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unselected: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub undecided: usize,
     pub other_documents: usize,
     pub refused: usize,
     pub changed: usize,
@@ -161,6 +170,8 @@ impl Report {
                 summary.objects += 1;
                 match &object.outcome {
                     Outcome::Skipped => summary.skipped += 1,
+                    Outcome::Unselected => summary.unselected += 1,
+                    Outcome::Undecided(_) => summary.undecided += 1,
                     Outcome::Failed(_) => {
                         summary.evaluated += 1;
                         summary.errors += 1;
@@ -209,15 +220,43 @@ impl Report {
 pub struct ScanRequest<'a> {
     pub evaluator: &'a Evaluator,
     pub rules: &'a WebhookRules,
+    pub admission: &'a Admission,
+    /// Namespace labels given on the command line.
+    pub namespaces: &'a Namespaces,
     pub fix: bool,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// Scans the inputs (paths as given on the command line).
 pub fn scan(inputs: &[String], request: &ScanRequest<'_>) -> Report {
     let found = manifest::find_inputs(inputs);
-    let files = parallel_map(&found, |found| match found {
-        Ok(origin) => scan_input(origin, request),
-        Err((name, error)) => FileReport::failed(name.clone(), error.clone()),
+    let texts = parallel_map(&found, |found| match found {
+        Ok(origin) => (origin.name(), manifest::read(origin)),
+        Err((name, error)) => (name.clone(), Err(error.clone())),
+    });
+    // A namespaceSelector is matched against the labels of the Namespace objects of every input.
+    let mut namespaces = request.namespaces.clone();
+    if request.admission.namespace_selector.is_some() {
+        for (_, text) in &texts {
+            let documents = text.as_deref().ok().and_then(|t| manifest::parse(t).ok());
+            if let Some(contents) = documents.as_deref().and_then(|d| manifest::objects(d).ok()) {
+                namespaces.add_objects(&contents.objects);
+            }
+        }
+    }
+    let jobs: Vec<_> = found.iter().zip(texts).collect();
+    let files = parallel_map(&jobs, |(found, (name, text))| match text {
+        Ok(text) => {
+            let fix_path = match found {
+                Ok(Origin::File(path)) if request.fix => Some(path.as_path()),
+                _ => None,
+            };
+            scan_in(name.clone(), text, request, fix_path, &namespaces)
+        }
+        Err(error) => FileReport::failed(name.clone(), error.clone()),
     });
     Report { files }
 }
@@ -234,25 +273,23 @@ impl FileReport {
     }
 }
 
-fn scan_input(origin: &Origin, request: &ScanRequest<'_>) -> FileReport {
-    let name = origin.name();
-    let text = match manifest::read(origin) {
-        Ok(text) => text,
-        Err(error) => return FileReport::failed(name, error),
-    };
-    let fix_path = match origin {
-        Origin::File(path) if request.fix => Some(path.as_path()),
-        _ => None,
-    };
-    scan_text(name, &text, request, fix_path)
-}
-
 /// Scans one file's text; with `fix_path`, writes the fixed text there.
 pub fn scan_text(
     name: String,
     text: &str,
     request: &ScanRequest<'_>,
     fix_path: Option<&Path>,
+) -> FileReport {
+    scan_in(name, text, request, fix_path, request.namespaces)
+}
+
+/// Scans one file's text, with the namespace labels of the whole input.
+fn scan_in(
+    name: String,
+    text: &str,
+    request: &ScanRequest<'_>,
+    fix_path: Option<&Path>,
+    namespaces: &Namespaces,
 ) -> FileReport {
     let documents = match manifest::parse(text) {
         Ok(documents) => documents,
@@ -262,11 +299,19 @@ pub fn scan_text(
         Ok(contents) => contents,
         Err(error) => return FileReport::failed(name, error),
     };
+    let mut own_namespaces;
+    let namespaces = if request.admission.namespace_selector.is_some() {
+        own_namespaces = namespaces.clone();
+        own_namespaces.add_objects(&contents.objects);
+        &own_namespaces
+    } else {
+        namespaces
+    };
     let mut objects: Vec<ObjectReport> = contents
         .objects
         .iter()
         .enumerate()
-        .map(|(index, object)| evaluate(&name, index, object, request))
+        .map(|(index, object)| evaluate(&name, index, object, request, namespaces))
         .collect();
     let fix = fix_path.and_then(|path| {
         let patches: Vec<&[Value]> = objects
@@ -298,26 +343,39 @@ fn evaluate(
     index: usize,
     object: &ManifestObject<'_>,
     request: &ScanRequest<'_>,
+    namespaces: &Namespaces,
 ) -> ObjectReport {
     let position = object.position();
-    let outcome = if request.rules.selects_create(&ObjectType::of(object)) {
-        match request
+    let reach = if request.rules.selects_create(&ObjectType::of(object)) {
+        Some(request.admission.reach(object, namespaces))
+    } else {
+        None
+    };
+    let outcome = match reach {
+        None => Outcome::Skipped,
+        Some(Reach::NotSent) => Outcome::Unselected,
+        Some(Reach::Undecided(why)) => Outcome::Undecided(why),
+        Some(Reach::Sent) => match request
             .evaluator
             .evaluate(&admission_request(file, index, object))
         {
-            Ok(response) => match decode_patch(&response) {
-                Ok(patch) => Outcome::Evaluated(Evaluation {
-                    findings: findings(&response, object.node),
-                    response,
-                    patch,
-                    fixed: false,
-                }),
+            Ok(mut response) => match decode_patch(&response) {
+                Ok(mut patch) => {
+                    let mut findings = findings(&response, object.node);
+                    request
+                        .admission
+                        .answer(&mut response, &mut patch, &mut findings);
+                    Outcome::Evaluated(Evaluation {
+                        findings,
+                        response,
+                        patch,
+                        fixed: false,
+                    })
+                }
                 Err(message) => Outcome::Failed(message),
             },
             Err(error) => Outcome::Failed(error.to_string()),
-        }
-    } else {
-        Outcome::Skipped
+        },
     };
     ObjectReport {
         line: position.line,

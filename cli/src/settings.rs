@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::admission::{Admission, LabelSelector, PolicyMode};
 use crate::request::WebhookRules;
 use crate::yaml;
 
@@ -22,6 +23,8 @@ pub const PIN_DIGESTS: &str = "pinDigests";
 pub struct PolicyConfig {
     pub settings: Map<String, Value>,
     pub rules: WebhookRules,
+    /// What the policy manifest says about which objects are sent and what the answer becomes.
+    pub admission: Admission,
     /// Where the settings came from, for messages: the file, and the policy's name.
     pub source: String,
     /// What scan changed in the settings, for the user to know.
@@ -51,6 +54,7 @@ impl PolicyConfig {
         PolicyConfig {
             settings: Map::new(),
             rules: metadata_rules(),
+            admission: Admission::default(),
             source: "default settings".to_owned(),
             notes: Vec::new(),
         }
@@ -105,6 +109,7 @@ impl PolicyConfig {
         };
         config.settings = sorted(config.settings);
         config.notes.extend(pinning_note(&config.settings));
+        config.notes.extend(config.admission.notes());
         Ok(config)
     }
 }
@@ -113,6 +118,9 @@ const SETTINGS_NOT_A_MAPPING: &str = "the settings must be a mapping";
 const SEVERAL_POLICIES: &str =
     "the file must hold the settings, or exactly one ClusterAdmissionPolicy or AdmissionPolicy";
 const SPEC_NOT_A_MAPPING: &str = "spec.settings and spec.rules must be a mapping and a list";
+const BAD_MODE: &str = "spec.mode must be protect or monitor";
+const BAD_MUTATING: &str = "spec.mutating must be true or false";
+const BAD_SELECTOR: &str = "spec.namespaceSelector and spec.objectSelector must be label selectors: matchLabels, and matchExpressions with In or NotIn and values, or Exists or DoesNotExist without";
 
 fn from_policy(policy: &yaml::Node, file: &str) -> Result<PolicyConfig, (usize, &'static str)> {
     let line = policy.span.start.line;
@@ -131,14 +139,55 @@ fn from_policy(policy: &yaml::Node, file: &str) -> Result<PolicyConfig, (usize, 
             serde_json::from_value(rules.to_json()).map_err(|_| (line, SPEC_NOT_A_MAPPING))?
         }
     };
-    let name = policy
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(yaml::Node::as_str)
-        .unwrap_or("unnamed");
+    let metadata = |key| {
+        policy
+            .get("metadata")
+            .and_then(|m| m.get(key))
+            .and_then(yaml::Node::as_str)
+    };
+    let name = metadata("name").unwrap_or("unnamed");
+    let field = |key| spec.and_then(|spec| spec.get(key)).map(yaml::Node::to_json);
+    let mode = match field("mode") {
+        None | Some(Value::Null) => PolicyMode::Protect,
+        Some(mode) => serde_json::from_value(mode).map_err(|_| (line, BAD_MODE))?,
+    };
+    let mutating = match field("mutating") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(mutating)) => mutating,
+        Some(_) => return Err((line, BAD_MUTATING)),
+    };
+    let selector = |key| -> Result<Option<LabelSelector>, (usize, &'static str)> {
+        match field(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => {
+                let selector: LabelSelector =
+                    serde_json::from_value(value).map_err(|_| (line, BAD_SELECTOR))?;
+                selector.validate().map_err(|_| (line, BAD_SELECTOR))?;
+                Ok(Some(selector))
+            }
+        }
+    };
+    let namespaced = policy.get("kind").and_then(yaml::Node::as_str) == Some("AdmissionPolicy");
+    let own_namespace = namespaced.then(|| metadata("namespace").map(str::to_owned));
+    // The policy's name in policy-server's messages, as the Kubewarden controller names it.
+    let id = match &own_namespace {
+        Some(namespace) => format!(
+            "namespaced-{}-{name}",
+            namespace.as_deref().unwrap_or("default")
+        ),
+        None => format!("clusterwide-{name}"),
+    };
     Ok(PolicyConfig {
         settings,
         rules,
+        admission: Admission {
+            policy: id,
+            mode,
+            mutating,
+            namespace_selector: selector("namespaceSelector")?,
+            object_selector: selector("objectSelector")?,
+            own_namespace,
+        },
         source: format!("{file} (policy {name})"),
         notes: Vec::new(),
     })
@@ -252,6 +301,55 @@ spec:
             .rules
             .selects_create(&object_type("apps", "Deployment")));
         assert_eq!(config.source, "cap.yaml (policy pull)");
+    }
+
+    #[test]
+    fn policy_manifests_give_mode_mutating_and_selectors() {
+        let text = "\
+apiVersion: policies.kubewarden.io/v1
+kind: AdmissionPolicy
+metadata: {name: pull, namespace: shop}
+spec:
+  mode: monitor
+  mutating: false
+  objectSelector:
+    matchExpressions: [{key: app, operator: Exists}]
+  namespaceSelector: {matchLabels: {team: shop}}
+";
+        let config = PolicyConfig::from_text(text, "ap.yaml").unwrap();
+        let admission = &config.admission;
+        assert_eq!(admission.policy, "namespaced-shop-pull");
+        assert_eq!(admission.mode, PolicyMode::Monitor);
+        assert!(!admission.mutating);
+        assert!(admission.namespace_selector.is_some() && admission.object_selector.is_some());
+        assert_eq!(admission.own_namespace, Some(Some("shop".to_owned())));
+        assert_eq!(config.notes.len(), 2, "{:?}", config.notes);
+        let cluster = PolicyConfig::from_text(
+            "kind: ClusterAdmissionPolicy\nmetadata: {name: p}\nspec: {mutating: true}\n",
+            "cap.yaml",
+        )
+        .unwrap();
+        assert_eq!(cluster.admission.policy, "clusterwide-p");
+        assert_eq!(cluster.admission.own_namespace, None);
+        assert!(cluster.admission.mutating && cluster.notes.is_empty());
+        assert_eq!(PolicyConfig::defaults().admission, Admission::default());
+        for (spec, problem) in [
+            ("{mode: audit}", BAD_MODE),
+            ("{mutating: yes please}", BAD_MUTATING),
+            (
+                "{namespaceSelector: {matchExpressions: [{key: a, operator: In}]}}",
+                BAD_SELECTOR,
+            ),
+            ("{objectSelector: {matchLabel: {a: b}}}", BAD_SELECTOR),
+        ] {
+            let text = format!("kind: ClusterAdmissionPolicy\nspec: {spec}\n");
+            let error = PolicyConfig::from_text(&text, "cap.yaml").unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("cap.yaml: line 1: {problem}"),
+                "{spec}"
+            );
+        }
     }
 
     #[test]

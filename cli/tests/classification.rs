@@ -36,6 +36,8 @@ fn every_item_the_module_writes_has_a_kind() {
         let request = ScanRequest {
             evaluator: &evaluator,
             rules: &config.rules,
+            admission: &config.admission,
+            namespaces: &Default::default(),
             fix: false,
         };
         for path in fixture_files() {

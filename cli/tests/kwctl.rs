@@ -106,6 +106,8 @@ fn cases() -> Vec<Case> {
         let request = ScanRequest {
             evaluator: &evaluator,
             rules: &config.rules,
+            admission: &config.admission,
+            namespaces: &Default::default(),
             fix: false,
         };
         let settings = Value::Object(evaluator.settings().clone()).to_string();

@@ -126,6 +126,8 @@ fn object(object: &ObjectReport) -> JsonObject<'_> {
     };
     match &object.outcome {
         Outcome::Skipped => {}
+        Outcome::Unselected => json.verdict = "unselected",
+        Outcome::Undecided(why) => (json.verdict, json.error) = ("undecided", Some(why.as_str())),
         Outcome::Failed(message) => {
             json.verdict = "failed";
             json.error = Some(message);

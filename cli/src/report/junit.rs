@@ -22,7 +22,7 @@ pub fn write(report: &Report, context: &Context<'_>, out: &mut dyn Write) -> io:
         for object in &file.objects {
             let name = format!("{} (line {})", object.display_name(), object.line);
             match &object.outcome {
-                Outcome::Skipped => continue,
+                Outcome::Skipped | Outcome::Unselected | Outcome::Undecided(_) => continue,
                 Outcome::Failed(message) => suite.add_test_case(error_case(
                     &name,
                     &file.name,

@@ -41,7 +41,7 @@ pub fn write(report: &Report, context: &Context<'_>, out: &mut dyn Write) -> io:
         }
         for object in &file.objects {
             match &object.outcome {
-                Outcome::Skipped => {}
+                Outcome::Skipped | Outcome::Unselected | Outcome::Undecided(_) => {}
                 Outcome::Failed(message) => notifications.push(notification(
                     &format!("{}: the policy failed: {message}", object.display_name()),
                     &uri,

@@ -33,7 +33,13 @@ pub fn write(report: &Report, context: &Context<'_>, out: &mut dyn Write) -> io:
 
 fn write_object(file: &str, object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
     match &object.outcome {
-        Outcome::Skipped => Ok(()),
+        Outcome::Skipped | Outcome::Unselected => Ok(()),
+        Outcome::Undecided(why) => writeln!(
+            out,
+            "{file}:{}: {}: not decided: {why}",
+            object.line,
+            object.display_name()
+        ),
         Outcome::Failed(message) => writeln!(
             out,
             "{file}:{}: {}: error: the policy failed: {message}",
@@ -78,6 +84,15 @@ pub fn summary_line(summary: &Summary) -> String {
         summary.warned,
         summary.accepted,
     );
+    if summary.unselected > 0 {
+        line.push_str(&format!(
+            "; {} left out by the policy's selectors or namespace",
+            summary.unselected
+        ));
+    }
+    if summary.undecided > 0 {
+        line.push_str(&format!("; {} not decided", summary.undecided));
+    }
     if summary.other_documents > 0 {
         line.push_str(&format!(
             "; {}",
