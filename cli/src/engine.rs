@@ -3,7 +3,7 @@
 //! two cores (docs/scan.md has the figures). It does for each object what the policy server
 //! does for each request: a fresh instance, the waPC start functions (`_start`, `wapc_init`),
 //! then one `__guest_call`. The payload and the answer are the ones policy-evaluator builds and
-//! reads (the `admission` crate, shared with the test host), so the verdict is the engine's; the
+//! reads (the `policy-admission` crate, shared with the test host), so the verdict is the engine's; the
 //! kwctl tests compare the two on every fixture.
 //!
 //! A scan asks no registry (pinning is off): a host call other than `kubewarden/tracing/log`
@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use admission::{
+use policy_admission::{
     decode_settings_response, decode_validation_response, settings_payload, validate_payload,
     AdmissionRequest, AdmissionResponse, InvalidAnswer, SettingsValidationResponse,
 };

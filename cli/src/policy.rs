@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use admission::{AdmissionRequest, AdmissionResponse};
+use policy_admission::{AdmissionRequest, AdmissionResponse};
 use crate::engine::{Policy, PolicyError};
 use serde_json::{Map, Value};
 

@@ -2,7 +2,7 @@
 //! do, to test a policy and to time it. See the `policy-host` binary.
 
 /// The request and response types, shared with the `scan` command.
-pub use admission;
+pub use policy_admission as admission;
 pub mod bench;
 pub mod capabilities;
 pub mod engine;
