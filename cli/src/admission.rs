@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use policy_host::admission::AdmissionResponse;
+use policy_admission::AdmissionResponse;
 use serde::Deserialize;
 
 use crate::findings::{Finding, Origin};
@@ -348,7 +348,7 @@ impl Admission {
             response.allowed = false;
             response.patch = None;
             response.patch_type = None;
-            response.status = Some(policy_host::admission::AdmissionResponseStatus {
+            response.status = Some(policy_admission::AdmissionResponseStatus {
                 message: Some(mutation_refusal(&self.policy)),
                 code: None,
             });

@@ -5,7 +5,7 @@
 //! Nothing here judges a container: what is wrong comes from the module alone. The table only
 //! names the kinds of item the module writes, for SARIF rules and for `--fix`.
 
-use policy_host::admission::AdmissionResponse;
+use policy_admission::AdmissionResponse;
 
 use crate::yaml::{Node, Position};
 
@@ -277,7 +277,7 @@ fn locate(object: &Node, path: Option<&str>, anchor: Anchor) -> Position {
 mod tests {
     use super::*;
     use crate::yaml;
-    use policy_host::admission::AdmissionResponseStatus;
+    use policy_admission::AdmissionResponseStatus;
 
     #[test]
     fn refusals_split_only_before_a_path_or_the_count() {

@@ -5,11 +5,12 @@
 //!
 //! The way a manifest travels: paths → files ([`manifest`]) → YAML documents with positions
 //! ([`yaml`]) → objects → CREATE AdmissionRequests for the kinds the webhook rules select
-//! ([`request`], [`settings`]) → the module's answer ([`policy`]) → findings on lines
+//! ([`request`], [`settings`]) → the module's answer ([`policy`], in [`engine`]) → findings on lines
 //! ([`findings`]) → a report ([`report`]) and, with `--fix`, the edited file ([`fix`]).
 //! [`scan`] drives it.
 
 pub mod admission;
+pub mod engine;
 pub mod findings;
 pub mod fix;
 pub mod manifest;

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use policy_host::admission::{AdmissionRequest, AdmissionResponse};
-use policy_host::engine::{EngineOptions, Policy, PolicyError};
+use crate::engine::{Policy, PolicyError};
+use policy_admission::{AdmissionRequest, AdmissionResponse};
 use serde_json::{Map, Value};
 
 use crate::settings::PIN_DIGESTS;
@@ -56,10 +56,10 @@ impl Evaluator {
                 .ok_or(SetupError::NoEmbeddedModule)?
                 .to_vec(),
         };
-        let policy = Policy::new(&bytes, EngineOptions::default()).map_err(SetupError::Module)?;
+        let policy = Policy::new(&bytes).map_err(SetupError::Module)?;
         let answer = policy
             .instantiate()
-            .and_then(|instance| instance.validate_settings(&settings))
+            .and_then(|mut instance| instance.validate_settings(&settings))
             .map_err(SetupError::Module)?;
         if !answer.valid {
             return Err(SetupError::InvalidSettings {

@@ -1,7 +1,7 @@
 //! A manifest object as the CREATE AdmissionRequest the API server would send for it, and the
 //! webhook rules that decide whether the policy server receives it at all.
 
-use policy_host::admission::{AdmissionRequest, GroupVersionKind, GroupVersionResource, UserInfo};
+use policy_admission::{AdmissionRequest, GroupVersionKind, GroupVersionResource, UserInfo};
 use serde_json::{json, Value};
 
 use crate::manifest::ManifestObject;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use policy_host::admission::{AdmissionRequest, AdmissionResponse};
+use policy_admission::{AdmissionRequest, AdmissionResponse};
 use serde_json::Value;
 
 use crate::admission::{Admission, Namespaces, Reach};

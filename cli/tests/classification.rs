@@ -10,7 +10,7 @@ use common::{fixture_evaluators, fixture_files, policy_module, tests_dir, worksp
 use image_pull_policy_cli::findings::{classify, split_refusal, FINDING_KINDS};
 use image_pull_policy_cli::policy::Evaluator;
 use image_pull_policy_cli::scan::{scan_text, ScanRequest};
-use policy_host::admission::{parse_request_str, settings_from_json, AdmissionResponse};
+use policy_admission::{parse_request_str, settings_from_json, AdmissionResponse};
 
 fn items(response: &AdmissionResponse) -> Vec<String> {
     let mut items: Vec<String> = response.warnings.clone().unwrap_or_default();

@@ -1,7 +1,8 @@
 //! A small host that runs a Kubewarden waPC policy module the way kwctl and the policy server
 //! do, to test a policy and to time it. See the `policy-host` binary.
 
-pub mod admission;
+/// The request and response types, shared with the `scan` command.
+pub use policy_admission as admission;
 pub mod bench;
 pub mod capabilities;
 pub mod engine;
