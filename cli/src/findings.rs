@@ -36,7 +36,7 @@ pub struct FindingKind {
 
 /// Every kind of item the module writes, most specific first. A test runs the module over
 /// every fixture and fails on an item that none of them matches.
-pub static FINDING_KINDS: [FindingKind; 8] = [
+pub static FINDING_KINDS: [FindingKind; 9] = [
     FindingKind {
         id: "more-findings",
         name: "MoreFindings",
@@ -67,6 +67,14 @@ pub static FINDING_KINDS: [FindingKind; 8] = [
         summary: "The image's tag is one the settings deny",
         help: "Use another tag, or pin the image by digest.",
         phrases: &["is denied"],
+        anchor: Anchor::Image,
+    },
+    FindingKind {
+        id: "floating-version",
+        name: "FloatingVersion",
+        summary: "The image's tag is a floating version, which moves to every new release",
+        help: "Use a full version tag (major.minor.patch), or pin the image by digest.",
+        phrases: &["is a floating version"],
         anchor: Anchor::Image,
     },
     FindingKind {
@@ -345,6 +353,8 @@ spec:
                      spec.containers[1] \"b\" (busybox): image has neither tag nor digest, so it pulls the implicit \"latest\"; \
                      spec.volumes[0] \"v\" (registry.example/data:1): pullPolicy is not set (defaults to IfNotPresent), must be Always; \
                      spec.containers[7] \"gone\" (x): image is not pinned by a digest (name@sha256:...); \
+                     spec.containers[0] \"a\" (nginx:1.27): tag \"1.27\" is a floating version: it gives major and minor, \
+                     not the patch version, so it moves to every new release; use a full version (major.minor.patch) or a digest; \
                      and 2 more violations"
                         .into(),
                 ),
@@ -379,6 +389,12 @@ spec:
                     Origin::Refusal,
                     path("spec.containers[7]"),
                     6
+                ),
+                (
+                    "floating-version",
+                    Origin::Refusal,
+                    path("spec.containers[0]"),
+                    7
                 ),
                 ("more-findings", Origin::Refusal, None, 1),
                 ("unclassified", Origin::Warning, None, 1),

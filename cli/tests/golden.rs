@@ -143,18 +143,18 @@ fn the_schema_check_catches_a_broken_log() {
 fn junit_report_reads_back_and_matches_the_golden() {
     let report = scan_tree(&["--format", "junit"]);
     let junit = quick_junit::Report::deserialize_from_str(&report).unwrap();
-    // One case per evaluated object (17) and one for the unreadable file.
-    assert_eq!(junit.tests, 18);
+    // One case per evaluated object (19) and one for the unreadable file.
+    assert_eq!(junit.tests, 20);
     assert_eq!((junit.failures, junit.errors), (6, 1));
     check_golden("default.xml", &report);
     let strict = scan_tree(&["--format", "junit", "--strict"]);
     let junit = quick_junit::Report::deserialize_from_str(&strict).unwrap();
-    assert_eq!((junit.failures, junit.errors), (6 + 8, 1));
+    assert_eq!((junit.failures, junit.errors), (6 + 9, 1));
 }
 
 #[test]
 fn every_settings_file_has_its_golden_text_report() {
-    for name in ["reject", "warn", "gitops-policy"] {
+    for name in ["reject", "warn", "gitops-policy", "full-version"] {
         let settings = format!("fixtures/settings/{name}.yaml");
         check_golden(
             &format!("{name}.txt"),
@@ -165,7 +165,7 @@ fn every_settings_file_has_its_golden_text_report() {
 
 #[test]
 fn sarif_of_every_settings_file_is_valid() {
-    for name in ["reject", "warn", "gitops-policy"] {
+    for name in ["reject", "warn", "gitops-policy", "full-version"] {
         let settings = format!("fixtures/settings/{name}.yaml");
         assert_valid_sarif(&scan_tree(&["--settings", &settings, "--format", "sarif"]));
     }

@@ -106,10 +106,15 @@ pub fn fixture_files() -> Vec<PathBuf> {
 /// The settings files of the fixtures; `None` is the default settings.
 pub fn fixture_settings() -> Vec<Option<PathBuf>> {
     let dir = tests_dir().join("fixtures/settings");
-    let mut settings: Vec<Option<PathBuf>> = ["reject.yaml", "warn.yaml", "gitops-policy.yaml"]
-        .iter()
-        .map(|name| Some(dir.join(name)))
-        .collect();
+    let mut settings: Vec<Option<PathBuf>> = [
+        "reject.yaml",
+        "warn.yaml",
+        "gitops-policy.yaml",
+        "full-version.yaml",
+    ]
+    .iter()
+    .map(|name| Some(dir.join(name)))
+    .collect();
     settings.insert(0, None);
     settings
 }
