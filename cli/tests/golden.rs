@@ -203,7 +203,7 @@ fn warn_mode_refuses_only_what_it_cannot_read() {
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(
-        text.contains("Pod/default/broken-shape: refused: spec.containers is not a list"),
+        text.contains("Pod default/broken-shape: refused: spec.containers is not a list"),
         "{text}"
     );
     let output = scan(&[
@@ -253,7 +253,7 @@ fn standard_input_is_scanned() {
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(
-        text.contains("-:117: StatefulSet/shop-redis: refused:"),
+        text.contains("-:117: StatefulSet shop-redis: refused:"),
         "{text}"
     );
     let fix = Command::new(BIN)
