@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/check-release.sh [TAG]: the release's version is said the same everywhere: the tag (when
-# given, vX.Y.Z), Cargo.toml, metadata.yml, artifacthub-pkg.yml and every module reference
+# given, vX.Y.Z), Cargo.toml, metadata.yml, artifacthub-pkg.yml and every versioned module reference
 # (`…/image-pull-policy:vX.Y.Z`) in the README and artifacthub-pkg.yml. RELEASE_ROOT: the tree to
 # check (the repository by default).
 set -euo pipefail
@@ -31,7 +31,7 @@ artifacthub=$(field artifacthub-pkg.yml 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\} 
   problems+=("artifacthub-pkg.yml: version is '${artifacthub}', Cargo.toml says $version")
 
 for file in README.md artifacthub-pkg.yml; do
-  refs=$( (grep -on 'image-pull-policy:v[0-9A-Za-z.+-]*' "$root/$file" || true) | sed 's/:image-pull-policy:/: /')
+  refs=$( (grep -on 'image-pull-policy:v[0-9][0-9A-Za-z.+-]*' "$root/$file" || true) | sed 's/:image-pull-policy:/: /')
   if [ -z "$refs" ]; then
     problems+=("$file: no module reference (…/image-pull-policy:v$version)")
     continue

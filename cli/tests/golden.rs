@@ -301,3 +301,21 @@ fn output_file_holds_the_report() {
     assert!(stdout(&output).is_empty());
     assert_valid_sarif(&std::fs::read_to_string(path).unwrap());
 }
+
+/// The README's first scan: `examples/` holds manifests that the policy refuses and changes,
+/// besides the ClusterAdmissionPolicies (a kind it does not evaluate).
+#[test]
+fn the_examples_folder_has_findings() {
+    let examples = common::workspace_root().join("examples");
+    let output = scan(&[examples.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "manifests/shop.yaml:32: Deployment shop/web: changed:",
+        "manifests/shop.yaml:52: CronJob shop/nightly-report: refused:",
+        "manifests/debug-pod.yaml:11: Pod debug: refused:",
+        "2 refused, 1 would be changed",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+}
