@@ -26,7 +26,7 @@ WASM_OPT_FLAGS := -Os --strip-debug --enable-bulk-memory --enable-sign-ext \
 	--enable-mutable-globals --enable-nontrapping-float-to-int
 
 policy.wasm: $(SOURCE_FILES)
-	cargo build --target=wasm32-wasip1 --release -p image-pull-policy
+	cargo build --locked --target=wasm32-wasip1 --release -p image-pull-policy
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $(TARGET_DIR)/wasm32-wasip1/release/image_pull_policy.wasm -o policy.wasm
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md

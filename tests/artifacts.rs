@@ -147,6 +147,9 @@ fn parse_yaml(text: &str, what: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}"))
 }
 
+/// The folder of `examples/` with manifests to scan.
+const EXAMPLE_MANIFESTS: &str = "manifests";
+
 fn load() -> Files {
     let root = root();
     let questions_text = read(&root.join("questions-ui.yml"));
@@ -157,6 +160,10 @@ fn load() -> Files {
     for entry in entries {
         let path = entry.expect("directory entry").path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // examples/manifests/ holds workloads for `scan`, not policies.
+        if name == EXAMPLE_MANIFESTS && path.is_dir() {
+            continue;
+        }
         if name.ends_with(".yaml") || name.ends_with(".yml") {
             examples.push((name.clone(), parse_yaml(&read(&path), &name)));
         }

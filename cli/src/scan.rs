@@ -111,12 +111,12 @@ impl Evaluation {
 }
 
 impl ObjectReport {
-    /// `Kind/namespace/name`, or `Kind/name` without a namespace.
+    /// `Kind namespace/name`, or `Kind name` for an object without a namespace.
     pub fn display_name(&self) -> String {
         let name = self.name.as_deref().unwrap_or("(unnamed)");
         match &self.namespace {
-            Some(namespace) => format!("{}/{namespace}/{name}", self.kind),
-            None => format!("{}/{name}", self.kind),
+            Some(namespace) => format!("{} {namespace}/{name}", self.kind),
+            None => format!("{} {name}", self.kind),
         }
     }
 
@@ -366,7 +366,7 @@ fn evaluate(
                         .admission
                         .answer(&mut response, &mut patch, &mut findings);
                     Outcome::Evaluated(Evaluation {
-                        findings,
+                        findings: in_line_order(findings),
                         response,
                         patch,
                         fixed: false,
@@ -386,6 +386,12 @@ fn evaluate(
         name: object.name.clone(),
         outcome,
     }
+}
+
+/// Findings by line and column, as the report is read; the module's order among equals.
+fn in_line_order(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.sort_by_key(|finding| (finding.position.line, finding.position.column));
+    findings
 }
 
 /// The CREATE request scan sends for the `index`th object of a file.
@@ -439,4 +445,79 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
                 .expect("every item is mapped")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Origin as FindingOrigin, FINDING_KINDS};
+    use crate::yaml::Position;
+
+    fn finding(text: &str, line: usize, column: usize) -> Finding {
+        Finding {
+            kind: &FINDING_KINDS[0],
+            origin: FindingOrigin::Warning,
+            text: text.to_owned(),
+            path: None,
+            position: Position {
+                line,
+                column,
+                offset: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn findings_are_in_numeric_line_order() {
+        let sorted = in_line_order(vec![
+            finding("containers[0]", 80, 9),
+            finding("initContainers[0]", 73, 9),
+            finding("volumes[0]", 100, 11),
+            finding("same line, later column", 73, 20),
+            finding("same place, module order", 73, 20),
+        ]);
+        let texts: Vec<_> = sorted.iter().map(|f| f.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "initContainers[0]",
+                "same line, later column",
+                "same place, module order",
+                "containers[0]",
+                "volumes[0]",
+            ]
+        );
+    }
+
+    fn object(kind: &str, namespace: Option<&str>, name: Option<&str>) -> ObjectReport {
+        ObjectReport {
+            line: 1,
+            column: 1,
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: namespace.map(str::to_owned),
+            name: name.map(str::to_owned),
+            outcome: Outcome::Skipped,
+        }
+    }
+
+    #[test]
+    fn names_read_as_kind_then_namespace_and_name() {
+        assert_eq!(
+            object("Deployment", Some("shop"), Some("web")).display_name(),
+            "Deployment shop/web"
+        );
+        assert_eq!(
+            object("Deployment", None, Some("shop")).display_name(),
+            "Deployment shop"
+        );
+        assert_eq!(
+            object("Namespace", None, Some("payments")).display_name(),
+            "Namespace payments"
+        );
+        assert_eq!(
+            object("Pod", Some("default"), None).display_name(),
+            "Pod default/(unnamed)"
+        );
+    }
 }

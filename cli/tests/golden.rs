@@ -203,7 +203,7 @@ fn warn_mode_refuses_only_what_it_cannot_read() {
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(
-        text.contains("Pod/default/broken-shape: refused: spec.containers is not a list"),
+        text.contains("Pod default/broken-shape: refused: spec.containers is not a list"),
         "{text}"
     );
     let output = scan(&[
@@ -253,7 +253,7 @@ fn standard_input_is_scanned() {
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(
-        text.contains("-:117: StatefulSet/shop-redis: refused:"),
+        text.contains("-:117: StatefulSet shop-redis: refused:"),
         "{text}"
     );
     let fix = Command::new(BIN)
@@ -300,4 +300,22 @@ fn output_file_holds_the_report() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).is_empty());
     assert_valid_sarif(&std::fs::read_to_string(path).unwrap());
+}
+
+/// The README's first scan: `examples/` holds manifests that the policy refuses and changes,
+/// besides the ClusterAdmissionPolicies (a kind it does not evaluate).
+#[test]
+fn the_examples_folder_has_findings() {
+    let examples = common::workspace_root().join("examples");
+    let output = scan(&[examples.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "manifests/shop.yaml:32: Deployment shop/web: changed:",
+        "manifests/shop.yaml:52: CronJob shop/nightly-report: refused:",
+        "manifests/debug-pod.yaml:11: Pod debug: refused:",
+        "2 refused, 1 would be changed",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
 }

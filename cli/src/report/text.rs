@@ -1,4 +1,4 @@
-//! `file:line: Kind/namespace/name: verdict: item`, one line a finding, then a summary.
+//! `file:line: Kind namespace/name: verdict: item`, one line a finding, then a summary.
 
 use std::io::{self, Write};
 
