@@ -13,10 +13,10 @@ fn a_namespace_selector_sends_what_it_selects_and_says_what_it_cannot_decide() {
     let output = scan(&["--settings", POLICY, OBJECTS]);
     let report = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
-    assert!(report.contains("Pod/shop/web: refused:"), "{report}");
-    assert!(!report.contains("Pod/kube-system/dns"), "{report}");
+    assert!(report.contains("Pod shop/web: refused:"), "{report}");
+    assert!(!report.contains("Pod kube-system/dns"), "{report}");
     assert!(
-        report.contains("Pod/payments/api: not decided: the namespaceSelector"),
+        report.contains("Pod payments/api: not decided: the namespaceSelector"),
         "{report}"
     );
     assert!(
@@ -32,7 +32,7 @@ fn a_namespace_selector_sends_what_it_selects_and_says_what_it_cannot_decide() {
         OBJECTS,
     ]);
     let report = stdout(&output);
-    assert!(report.contains("Pod/payments/api: refused:"), "{report}");
+    assert!(report.contains("Pod payments/api: refused:"), "{report}");
     assert!(!report.contains("not decided"), "{report}");
 
     let output = scan(&[
@@ -71,6 +71,6 @@ fn monitor_mode_refuses_nothing_and_says_so() {
         report.starts_with("note: policy clusterwide-image-pull-policy is in monitor mode"),
         "{report}"
     );
-    assert!(report.contains("Pod/shop/web: warning: spec.containers[0] \"web\": imagePullPolicy is IfNotPresent, must be Always"), "{report}");
+    assert!(report.contains("Pod shop/web: warning: spec.containers[0] \"web\": imagePullPolicy is IfNotPresent, must be Always"), "{report}");
     assert!(report.contains("0 refused"), "{report}");
 }
