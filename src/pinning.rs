@@ -7,10 +7,10 @@ use std::borrow::Cow;
 
 use crate::decision::{pin_refusal, pinned_warning, unpinned_warning, Decision};
 use crate::mutation::Fix;
-use crate::reference::{validate_digest, EngineMisreading, ImageReference};
+use crate::reference::{validate_digest, EngineMisreading};
 #[cfg(target_arch = "wasm32")]
 use crate::request::Entries;
-use crate::rules::is_resolvable;
+use crate::rules::resolvable;
 use crate::settings::{RegistryFailure, Settings};
 use crate::slots::ImageSlot;
 
@@ -138,16 +138,17 @@ pub(crate) type PinPlan<'s, 'a> = Vec<(&'s ImageSlot<'a>, Option<PinFailure>)>;
 pub(crate) fn plan<'s, 'a>(settings: &Settings, slots: &'s [ImageSlot<'a>]) -> PinPlan<'s, 'a> {
     let mut asked: Vec<&str> = Vec::new();
     let mut plan = Vec::new();
-    for slot in slots.iter().filter(|slot| is_resolvable(settings, slot)) {
-        let Ok(reference) = ImageReference::parse(&slot.image) else {
+    for slot in slots {
+        let Some(reference) = resolvable(settings, slot) else {
             continue;
         };
+        let qualified = reference.fully_qualified();
         let failure = if let Some(misreading) = reference.engine_misreading() {
             Some(PinFailure::Misread(misreading))
         } else if !settings
             .pin_registries
             .iter()
-            .any(|pattern| pattern.matches(&reference.fully_qualified()))
+            .any(|pattern| pattern.matches(&qualified))
         {
             Some(PinFailure::OutsideRegistries)
         } else if asked.contains(&&*slot.image) {

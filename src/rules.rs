@@ -122,19 +122,18 @@ pub(crate) fn floating_version(tag: &str) -> Option<VersionParts> {
     }
 }
 
-/// Whether pinning may resolve `slot`'s image: a valid reference without a digest, not exempt.
-pub(crate) fn is_resolvable(settings: &Settings, slot: &ImageSlot<'_>) -> bool {
-    match ImageReference::parse(&slot.image) {
-        Ok(reference) => {
-            reference.digest().is_none()
-                && !is_exempt(
-                    settings,
-                    slot,
-                    &ExemptionSubject::new(&slot.image, Some(&reference)),
-                )
-        }
-        Err(_) => false,
-    }
+/// The reference pinning may resolve in `slot`: a valid one without a digest, not exempt.
+pub(crate) fn resolvable<'s>(
+    settings: &Settings,
+    slot: &'s ImageSlot<'_>,
+) -> Option<ImageReference<'s>> {
+    let reference = ImageReference::parse(&slot.image).ok()?;
+    let exempt = is_exempt(
+        settings,
+        slot,
+        &ExemptionSubject::new(&slot.image, Some(&reference)),
+    );
+    (reference.digest().is_none() && !exempt).then_some(reference)
 }
 
 /// An image as exemption patterns see it: as written, and, when it is a valid reference, in
