@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{fixture_evaluators, fixture_files, policy_module, tests_dir, workspace_root};
+use common::{fixture_evaluators, fixture_texts, policy_module, workspace_root};
 use image_pull_policy_cli::findings::{classify, split_refusal, FINDING_KINDS};
 use image_pull_policy_cli::policy::Evaluator;
 use image_pull_policy_cli::scan::{scan_text, ScanRequest};
@@ -40,18 +40,8 @@ fn every_item_the_module_writes_has_a_kind() {
             namespaces: &Default::default(),
             fix: false,
         };
-        for path in fixture_files() {
-            let name = path
-                .strip_prefix(tests_dir())
-                .unwrap()
-                .display()
-                .to_string();
-            let report = scan_text(
-                name.clone(),
-                &std::fs::read_to_string(&path).unwrap(),
-                &request,
-                None,
-            );
+        for (name, text) in fixture_texts() {
+            let report = scan_text(name.clone(), &text, &request, None);
             for evaluation in report.objects.iter().filter_map(|o| o.evaluation()) {
                 for item in items(&evaluation.response) {
                     record(item, &name);

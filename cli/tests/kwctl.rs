@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use common::{fixture_evaluators, fixture_files, policy_module, scratch, tests_dir};
+use common::{fixture_evaluators, fixture_texts, policy_module, scratch};
 use image_pull_policy_cli::manifest;
 use image_pull_policy_cli::scan::{admission_request, scan_text, Outcome, ScanRequest};
 use serde_json::Value;
@@ -111,13 +111,7 @@ fn cases() -> Vec<Case> {
             fix: false,
         };
         let settings = Value::Object(evaluator.settings().clone()).to_string();
-        for path in fixture_files() {
-            let name = path
-                .strip_prefix(tests_dir())
-                .unwrap()
-                .display()
-                .to_string();
-            let text = std::fs::read_to_string(&path).unwrap();
+        for (name, text) in fixture_texts() {
             let Ok(documents) = manifest::parse(&text) else {
                 continue;
             };

@@ -13,7 +13,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{fixture_files, policy_module, scratch, tests_dir, workspace_root};
+use common::{fixture_texts, policy_module, scratch, workspace_root};
 use image_pull_policy_cli::manifest;
 use image_pull_policy_cli::policy::Evaluator;
 use image_pull_policy_cli::scan::{admission_request, scan_text, ScanRequest};
@@ -112,13 +112,7 @@ fn scan_answers_as_policy_server_for_monitor_mode_and_no_mutation() {
             namespaces: &Default::default(),
             fix: false,
         };
-        for path in fixture_files() {
-            let name = path
-                .strip_prefix(tests_dir())
-                .unwrap()
-                .display()
-                .to_string();
-            let text = std::fs::read_to_string(&path).unwrap();
+        for (name, text) in fixture_texts() {
             let report = scan_text(name.clone(), &text, &request, None);
             let Ok(documents) = manifest::parse(&text) else {
                 continue;

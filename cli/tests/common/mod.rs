@@ -103,6 +103,21 @@ pub fn fixture_files() -> Vec<PathBuf> {
     files
 }
 
+/// Every manifest file of the fixture tree as (its name relative to `cli/tests`, its text).
+pub fn fixture_texts() -> Vec<(String, String)> {
+    fixture_files()
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .strip_prefix(tests_dir())
+                .unwrap()
+                .display()
+                .to_string();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+}
+
 /// The settings files of the fixtures; `None` is the default settings.
 pub fn fixture_settings() -> Vec<Option<PathBuf>> {
     let dir = tests_dir().join("fixtures/settings");
