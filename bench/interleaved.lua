@@ -11,13 +11,6 @@
 
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk-common.lua")
 
-local function read_file(path)
-  local file = assert(io.open(path, "rb"))
-  local text = file:read("*a")
-  file:close()
-  return text
-end
-
 local requests, expected, latencies = {}, {}, {}
 local warmup, wanted, out_file, turn, sent_us = 0, 0, nil, 0, 0
 -- Read back by done() (thread:get reads globals).

@@ -6,13 +6,6 @@
 
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk-common.lua")
 
-local function read_file(path)
-  local file = assert(io.open(path, "rb"))
-  local text = file:read("*a")
-  file:close()
-  return text
-end
-
 function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"

@@ -9,7 +9,7 @@
 # with bench/baseline-metadata.yml); starts one policy-server on loopback with the four of them
 # (policy ids policy, previous, accept, sdk; allowed to mutate); and posts every request of
 # bench/requests/ (plus a generated 2,000-container Pod) as an AdmissionReview with wrk
-# (bench/server.lua). Every answer must be HTTP 200 and the same bytes as the first one, whose
+# (bench/interleaved.lua). Every answer must be HTTP 200 and the same bytes as the first one, whose
 # response must equal what `kwctl run` answers for that module, request and settings.
 #
 # The modules are measured in interleaved rounds: in each round, every request is sent to the
@@ -147,6 +147,7 @@ done
 # connection (bench/interleaved.lua), ANSWERS timed answers each after WARMUP untimed ones.
 results="$OUT_DIR/results.jsonl"
 : >"$results"
+mkdir -p "$OUT_DIR/latencies"
 echo "== $ROUNDS rounds of ${#requests[@]} requests, ${#modules[@]} modules in turn, $ANSWERS answers each" >&2
 for round in $(seq "$ROUNDS"); do
   # Each round starts with another module.
@@ -161,7 +162,6 @@ for round in $(seq "$ROUNDS"); do
       wrk_args+=("/validate/$module" "$OUT_DIR/bodies/$name.json" "$OUT_DIR/bodies/$name.$module.expected")
     done
     latencies="$OUT_DIR/latencies/$name.$round"
-    mkdir -p "$OUT_DIR/latencies"
     # wrk runs until its duration unless interrupted: SIGINT once the latencies are written.
     wrk -t 1 -c 1 -d "${MAX_SECONDS}s" --timeout 30s -s bench/interleaved.lua "$POLICY_SERVER_URL" -- \
       "$warmup" "$answers" "$latencies" "${wrk_args[@]}" >"$latencies.wrk" &

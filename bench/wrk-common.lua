@@ -1,4 +1,4 @@
--- What the wrk scripts of bench/ share: a monotonic clock, the threads (each with its index),
+-- What the wrk scripts of bench/ share: reading a file, a monotonic clock, the threads (each with its index),
 -- the count of answers per thread, and done(), which prints one JSON line: answers, their rate
 -- over the time the threads really ran (so a thread stopped by a count gives the right rate),
 -- latency percentiles, and errors. Loaded with dofile by each script.
@@ -14,6 +14,14 @@ local timespec = ffi.new("bench_timespec")
 function now_us()
   ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
   return tonumber(timespec.tv_sec) * 1e6 + tonumber(timespec.tv_nsec) / 1e3
+end
+
+-- A whole file's bytes (request bodies and expected answers).
+function read_file(path)
+  local file = assert(io.open(path, "rb"))
+  local text = file:read("*a")
+  file:close()
+  return text
 end
 
 -- Per thread, read back by done() (thread:get reads globals).
