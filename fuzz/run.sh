@@ -25,11 +25,12 @@ fi
 # max_len per target: whole admission requests need room (the largest fixture is ~10 KiB).
 declare -A max_len=(
     [validate_request]=65536
+    [request_view]=65536
     [validate_structured]=65536
     [validate_settings]=4096
     [image_reference]=1024
 )
-targets="${TARGETS:-validate_request validate_structured validate_settings image_reference}"
+targets="${TARGETS:-validate_request request_view validate_structured validate_settings image_reference}"
 
 "${fuzz[@]}" build || exit 1
 failed=()

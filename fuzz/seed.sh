@@ -6,7 +6,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 data="$here/../test_data"
 corpus="$here/corpus"
 mkdir -p "$corpus/validate_request" "$corpus/validate_settings" "$corpus/image_reference" \
-         "$corpus/validate_structured"
+         "$corpus/validate_structured" "$corpus/request_view"
 
 # validate_request: each request (an AdmissionReview's .request unwrapped) with default
 # settings, then with each settings fixture.
@@ -25,6 +25,9 @@ for f in sorted(data.glob("*.json")):
         (out / f"{f.stem}--{name}.json").write_text(json.dumps(payload))
     (out / f"{f.stem}--pretty.json").write_text(json.dumps({"request": request, "settings": {}}, indent=1))
 PY
+
+# request_view: the same payloads, read by the request reader and by serde.
+cp "$corpus"/validate_request/* "$corpus/request_view/"
 
 # validate_settings: every settings fixture, plus a few edge cases.
 cp "$data"/settings/*.json "$corpus/validate_settings/"

@@ -2,12 +2,11 @@
 //! slots (UPDATE) → rules → decision → response.
 
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
-use serde_json::value::RawValue;
 
 use crate::decision::{decide, Context, Decision};
 use crate::error::RequestError;
 use crate::pinning::{apply_pins, known_failures, plan, resolve, Registry};
-use crate::request::{Node, Obj, Operation, Payload, Shaped, Workload};
+use crate::request::{Json, Node, Obj, Operation, Payload, Shaped, Workload};
 use crate::response::{refusal, respond, ValidationResponse};
 use crate::rules::{check, Rule};
 use crate::settings::{Mode, PinScope, RegistryFailure, Settings, SettingsError, SettingsErrors};
@@ -44,7 +43,7 @@ fn evaluate<'a>(
     payload: &Payload<'a>,
     registry: &mut impl Registry,
 ) -> Result<Decision<'a>, RequestError> {
-    let settings = Settings::from_json(payload.settings.map_or("{}", RawValue::get))
+    let settings = Settings::from_json(payload.settings.map_or("{}", Json::get))
         .map_err(RequestError::InvalidSettings)?;
     let request = &payload.request;
     let (Some(operation), Some(workload)) = (request.evaluated_operation(), request.workload())

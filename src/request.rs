@@ -32,17 +32,19 @@ use serde_json::value::RawValue;
 
 use crate::error::RequestError;
 
+mod scan;
+
 /// What the policy server sends to `validate`, read in one pass: only the kind, the operation
 /// and the image-bearing parts of the object and old object are kept; the rest is skipped.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub(crate) struct Payload<'a> {
     #[serde(borrow)]
     pub(crate) request: AdmissionRequest<'a>,
-    #[serde(borrow, default)]
-    pub(crate) settings: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_or_null")]
+    pub(crate) settings: Option<Json<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AdmissionRequest<'a> {
     #[serde(borrow)]
@@ -60,14 +62,14 @@ pub(crate) struct AdmissionRequest<'a> {
     pub(crate) old_object: Option<Obj<Box<Node<'a>>>>,
     // Kept as text, read only to tell the audit scanner's requests (`is_audit`).
     #[serde(borrow, default, deserialize_with = "raw_text")]
-    uid: Option<&'a RawValue>,
+    uid: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "raw_text")]
-    resource: Option<&'a RawValue>,
+    resource: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "raw_text")]
-    user_info: Option<&'a RawValue>,
+    user_info: Option<Json<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub(crate) struct GroupVersionKind<'a> {
     #[serde(borrow, default)]
     pub(crate) group: Option<Cow<'a, str>>,
@@ -76,10 +78,28 @@ pub(crate) struct GroupVersionKind<'a> {
 }
 
 impl<'a> Payload<'a> {
+    /// The view of a payload: read by `scan` where it can, else by serde, which also names
+    /// what makes a payload unreadable.
     pub(crate) fn parse(payload: &'a [u8]) -> Result<Self, RequestError> {
-        serde_json::from_str(utf8(payload)?)
-            .map_err(|error| RequestError::Unreadable(error.to_string()))
+        let text = utf8(payload)?;
+        scan::payload(text).map_or_else(|| Self::parse_with_serde(text), Ok)
     }
+
+    fn parse_with_serde(text: &'a str) -> Result<Self, RequestError> {
+        serde_json::from_str(text).map_err(|error| RequestError::Unreadable(error.to_string()))
+    }
+}
+
+/// The request view of `text` as `scan` and as serde read it, written out (`None` where `scan`
+/// leaves it to serde), for the fuzz target that compares them.
+#[cfg(feature = "fuzzing")]
+pub fn views(text: &str) -> (Option<String>, Result<String, String>) {
+    (
+        scan::payload(text).map(|view| format!("{view:?}")),
+        Payload::parse_with_serde(text)
+            .map(|view| format!("{view:?}"))
+            .map_err(|error| error.to_string()),
+    )
 }
 
 /// The payload as text: checked once, so no string read from it is checked again.
@@ -154,6 +174,9 @@ impl AdmissionRequest<'_> {
         let Some(user_info) = self.user_info.filter(|raw| raw.get() != "null") else {
             return false;
         };
+        if let Some(named) = scan::names_a_user(user_info.get()) {
+            return named;
+        }
         let Ok(Entries(entries)) = serde_json::from_str(user_info.get()) else {
             return true;
         };
@@ -161,20 +184,23 @@ impl AdmissionRequest<'_> {
             .iter()
             .filter(|(key, _)| key == "username")
             .any(|(_, name)| {
-                name.get() != "null" && string(name).is_none_or(|name| !name.is_empty())
+                name.get() != "null" && string(Json::of(name)).is_none_or(|name| !name.is_empty())
             })
     }
 }
 
 /// The value of `key` in a JSON object's text; `None` for a missing key or a value that is
 /// not an object.
-fn field<'a>(raw: &'a RawValue, key: &str) -> Option<&'a RawValue> {
+fn field<'a>(raw: Json<'a>, key: &str) -> Option<Json<'a>> {
     let Entries(entries) = serde_json::from_str(raw.get()).ok()?;
-    entries.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    entries
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| Json::of(v))
 }
 
 /// A JSON string's value; `None` for any other JSON type.
-fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+fn string(raw: Json<'_>) -> Option<Cow<'_, str>> {
     serde_json::from_str(raw.get()).ok()
 }
 
@@ -307,7 +333,7 @@ pub(crate) struct Node<'a> {
     // Kept as text: only a mutation of a workload reads it (for its controller), and parsing it
     // here would put its visitor into every request's parse.
     #[serde(borrow, default, deserialize_with = "raw_text")]
-    metadata: Option<&'a RawValue>,
+    metadata: Option<Json<'a>>,
     #[serde(borrow, default)]
     spec: Option<Obj<Box<Node<'a>>>>,
     #[serde(borrow, default)]
@@ -335,9 +361,9 @@ impl<'a> Node<'a> {
         let Ok(owners) = serde_json::from_str::<Vec<&RawValue>>(owners.get()) else {
             return false;
         };
-        owners
-            .into_iter()
-            .any(|owner| field(owner, "controller").is_some_and(|flag| flag.get() == "true"))
+        owners.into_iter().any(|owner| {
+            field(Json::of(owner), "controller").is_some_and(|flag| flag.get() == "true")
+        })
     }
 
     /// The object's `metadata.uid`, when it is a string.
@@ -361,19 +387,40 @@ impl<'a> Node<'a> {
 #[derive(Debug)]
 pub(crate) struct Entry<'a> {
     #[serde(borrow, default, deserialize_with = "raw_text")]
-    pub(crate) name: Option<&'a RawValue>,
+    pub(crate) name: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "raw_text")]
-    pub(crate) image: Option<&'a RawValue>,
+    pub(crate) image: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "raw_text")]
-    pub(crate) image_pull_policy: Option<&'a RawValue>,
+    pub(crate) image_pull_policy: Option<Json<'a>>,
 }
 
 /// A present field as its JSON text, `null` included (`Option`'s own rule would drop it,
 /// and a mutation must replace a `null` rather than add the key a second time).
 pub(crate) fn raw_text<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<&'de RawValue>, D::Error> {
-    <&'de RawValue>::deserialize(deserializer).map(Some)
+) -> Result<Option<Json<'de>>, D::Error> {
+    <&'de RawValue>::deserialize(deserializer).map(|raw| Some(Json::of(raw)))
+}
+
+/// A present field as its JSON text, `null` read as absent.
+fn raw_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Json<'de>>, D::Error> {
+    <Option<&'de RawValue>>::deserialize(deserializer).map(|raw| raw.map(Json::of))
+}
+
+/// A JSON value's text, borrowed from the payload where it was read, so that a mutation
+/// knows where it sits. Only text the payload's reader has checked is ever held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Json<'a>(&'a str);
+
+impl<'a> Json<'a> {
+    /// The text of a value serde has read.
+    pub(crate) fn of(raw: &'a RawValue) -> Self {
+        Json(raw.get())
+    }
+
+    pub(crate) fn get(self) -> &'a str {
+        self.0
+    }
 }
 
 /// The top-level entries of a JSON object in document order, duplicates kept, values unparsed.

@@ -5,10 +5,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::error::{RequestError, SlotProblem};
-use crate::request::{dotted, Entries, Entry, List, Node, Obj, Shaped, Step};
+use crate::request::{dotted, Entries, Entry, Json, List, Node, Obj, Shaped, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum SlotList {
@@ -87,10 +86,10 @@ pub(crate) struct ImageSlot<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Anchor<'a> {
     /// The image string (a container's `image`, an image volume's `image.reference`).
-    pub(crate) image: &'a RawValue,
+    pub(crate) image: Json<'a>,
     /// The pull policy's value, `null` included: a mutation replaces it rather than adding
     /// the key a second time.
-    pub(crate) pull_policy: Option<&'a RawValue>,
+    pub(crate) pull_policy: Option<Json<'a>>,
 }
 
 /// Where a slot sits in the object: the pod spec's path, the list and the index.
@@ -207,12 +206,12 @@ fn read_slot<'a>(
 
 /// An image volume's `image`: the two fields the policy reads, as JSON text.
 struct VolumeImage<'a> {
-    reference: Option<&'a RawValue>,
-    pull_policy: Option<&'a RawValue>,
+    reference: Option<Json<'a>>,
+    pull_policy: Option<Json<'a>>,
 }
 
 impl<'a> VolumeImage<'a> {
-    fn read(raw: &'a RawValue) -> Result<Self, SlotProblem> {
+    fn read(raw: Json<'a>) -> Result<Self, SlotProblem> {
         let Ok(Entries(entries)) = serde_json::from_str::<Entries<'a>>(raw.get()) else {
             return Err(SlotProblem::ImageNotAnObject);
         };
@@ -226,7 +225,7 @@ impl<'a> VolumeImage<'a> {
                 "pullPolicy" => &mut image.pull_policy,
                 _ => continue,
             };
-            if field.replace(value).is_some() {
+            if field.replace(Json::of(value)).is_some() {
                 return Err(SlotProblem::DuplicateField(key.into_owned()));
             }
         }
@@ -235,13 +234,13 @@ impl<'a> VolumeImage<'a> {
 }
 
 /// `null` counts as absent.
-fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
+fn present(raw: Option<Json<'_>>) -> Option<Json<'_>> {
     raw.filter(|raw| raw.get() != "null")
 }
 
 /// The value of a JSON string, borrowed when it holds no escape (the text was validated
 /// when it was read); `None` for any other JSON type.
-fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
+fn string_value(raw: Json<'_>) -> Option<Cow<'_, str>> {
     let quoted = raw.get();
     match quoted
         .strip_prefix('"')
@@ -264,13 +263,13 @@ pub(crate) fn test_slot(
     image: &'static str,
     pull_policy: Option<&'static str>,
 ) -> ImageSlot<'static> {
-    let json = |text: &str| -> &'static RawValue {
+    let json = |text: &str| -> Json<'static> {
         let quoted: &'static str = Box::leak(
             serde_json::to_string(text)
                 .unwrap_or_default()
                 .into_boxed_str(),
         );
-        serde_json::from_str(quoted).unwrap_or_else(|_| unreachable!())
+        Json::of(serde_json::from_str(quoted).unwrap_or_else(|_| unreachable!()))
     };
     ImageSlot {
         location: Location {
@@ -375,12 +374,7 @@ mod tests {
         .unwrap();
         let anchors: Vec<_> = slots
             .iter()
-            .map(|s| {
-                (
-                    s.anchor.image.get(),
-                    s.anchor.pull_policy.map(RawValue::get),
-                )
-            })
+            .map(|s| (s.anchor.image.get(), s.anchor.pull_policy.map(Json::get)))
             .collect();
         assert_eq!(
             anchors,
@@ -414,8 +408,8 @@ mod tests {
     #[case::object(r#"{"a":"b"}"#, None)]
     #[case::list(r#"["a"]"#, None)]
     fn string_values(#[case] json: &str, #[case] expected: Option<&str>) {
-        let raw: &RawValue = serde_json::from_str(json).unwrap();
-        assert_eq!(string_value(raw).as_deref(), expected);
+        let raw: &serde_json::value::RawValue = serde_json::from_str(json).unwrap();
+        assert_eq!(string_value(Json::of(raw)).as_deref(), expected);
     }
 
     #[test]
