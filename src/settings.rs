@@ -4,7 +4,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::value::RawValue;
-use wildmatch::WildMatch;
 
 use crate::reference::{is_tag_char, is_word, TAG_LENGTH_MAX};
 use crate::request::Entries;
@@ -52,21 +51,65 @@ pub(crate) enum RegistryFailure {
     Accept,
 }
 
-/// A `*`/`?` wildcard pattern.
+/// A `*`/`?` wildcard pattern, case-sensitive: `*` matches any run of characters, `?` one
+/// character. Kept as its text and matched as it stands: no set-up per request, and the
+/// default (`latest`) costs no allocation.
 #[derive(Debug)]
-pub(crate) struct Pattern {
-    matcher: WildMatch,
-}
+pub(crate) struct Pattern(Cow<'static, str>);
 
 impl Pattern {
     pub(crate) fn new(text: &str) -> Self {
-        Self {
-            matcher: WildMatch::new(text),
-        }
+        Self(Cow::Owned(text.to_owned()))
     }
 
+    const fn fixed(text: &'static str) -> Self {
+        Self(Cow::Borrowed(text))
+    }
+
+    /// Whether the whole of `candidate` matches. A `*` that fails to match from one place is
+    /// tried again from the next character, from the last `*` only: matching stays linear in
+    /// the pattern times the candidate.
     pub(crate) fn matches(&self, candidate: &str) -> bool {
-        self.matcher.matches(candidate)
+        let pattern = self.0.as_bytes();
+        let text = candidate.as_bytes();
+        let past_char = |at: usize| {
+            at + candidate
+                .get(at..)
+                .and_then(|rest| rest.chars().next())
+                .map_or(1, char::len_utf8)
+        };
+        let (mut p, mut t) = (0, 0);
+        // Where the pattern goes on after the last `*`, and where in the text that `*` ends.
+        let mut star: Option<(usize, usize)> = None;
+        while let Some(&byte) = text.get(t) {
+            match pattern.get(p) {
+                Some(b'*') => {
+                    p += 1;
+                    star = Some((p, t));
+                    continue;
+                }
+                Some(b'?') => {
+                    p += 1;
+                    t = past_char(t);
+                    continue;
+                }
+                Some(&literal) if literal == byte => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some((after_star, star_end)) = star else {
+                return false;
+            };
+            let star_end = past_char(star_end);
+            star = Some((after_star, star_end));
+            (p, t) = (after_star, star_end);
+        }
+        pattern
+            .get(p..)
+            .is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
     }
 }
 
@@ -151,7 +194,7 @@ impl Default for Settings {
         Self {
             mode: Mode::Mutate,
             require_tag: true,
-            denied_tags: vec![Pattern::new("latest")],
+            denied_tags: vec![Pattern::fixed("latest")],
             require_full_version: false,
             require_digest: false,
             require_always_for_digests: true,
@@ -550,12 +593,49 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
+    proptest::proptest! {
+        /// The matcher agrees with the wildmatch crate (case-sensitive), which it replaced, on
+        /// patterns and candidates made of the characters that matter to it.
+        #[test]
+        fn patterns_match_as_wildmatch_matches(
+            pattern in "[ab*?é]{0,8}",
+            candidate in "[abé]{0,10}",
+        ) {
+            proptest::prop_assert_eq!(
+                Pattern::new(&pattern).matches(&candidate),
+                wildmatch::WildMatch::new(&pattern).matches(&candidate),
+                "{:?} against {:?}", pattern, candidate
+            );
+        }
+    }
+
+    #[rstest]
+    #[case("latest", "latest", true)]
+    #[case("latest", "Latest", false)]
+    #[case("*-SNAPSHOT", "1.0-SNAPSHOT", true)]
+    #[case("*-SNAPSHOT", "1.0-SNAPSHOTS", false)]
+    #[case("v?", "v1", true)]
+    #[case("v?", "v10", false)]
+    #[case("?", "é", true)]
+    #[case("a*b*c", "aXbYbZc", true)]
+    #[case("a*b*c", "aXbYbZ", false)]
+    #[case("*", "", true)]
+    #[case("", "", true)]
+    #[case("", "a", false)]
+    fn patterns_match_whole_candidates(
+        #[case] pattern: &str,
+        #[case] candidate: &str,
+        #[case] expected: bool,
+    ) {
+        assert_eq!(Pattern::new(pattern).matches(candidate), expected);
+    }
+
     fn errors(json: &str) -> String {
         Settings::from_json(json).unwrap_err().to_string()
     }
 
     fn patterns(patterns: &[Pattern]) -> Vec<String> {
-        patterns.iter().map(|p| p.matcher.pattern()).collect()
+        patterns.iter().map(|p| p.0.to_string()).collect()
     }
 
     #[test]
