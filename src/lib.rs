@@ -13,6 +13,8 @@
 use kubewarden_policy_sdk::protocol_version_guest;
 use wapc_guest::{register_function, CallResult};
 
+#[cfg(any(test, target_arch = "wasm32"))]
+mod arena;
 mod decision;
 #[cfg(any(test, feature = "fuzzing"))]
 mod diff;
@@ -32,11 +34,18 @@ mod update;
 #[cfg(test)]
 mod tests;
 
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
+
 #[no_mangle]
 pub extern "C" fn wapc_init() {
     register_function("validate", validate);
     register_function("validate_settings", validate_settings);
     register_function("protocol_version", protocol_version_guest);
+    // The registry lives as long as the instance; everything after is a call's own.
+    #[cfg(target_arch = "wasm32")]
+    ALLOCATOR.settle();
 }
 
 fn validate(payload: &[u8]) -> CallResult {
@@ -53,6 +62,7 @@ pub mod fuzzing {
     pub use crate::diff::differences;
     pub use crate::evaluation::{validate, validate_settings};
     pub use crate::pinning::Registry;
+    pub use crate::request::views as request_views;
 
     /// Parses an image reference: `(name, tag, digest, fully qualified)`, or the error text.
     pub fn parse_reference(

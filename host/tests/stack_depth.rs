@@ -1,4 +1,5 @@
-//! How deep the policy's stack goes in a fresh instance.
+//! How deep the policy's stack goes in a fresh instance, and that a kept instance's memory
+//! stops growing.
 //!
 //! Every page of linear memory a fresh instance touches for the first time is a page fault
 //! (about 1.5–2 µs where the benchmark runs), and the policy server makes a fresh instance per
@@ -136,12 +137,15 @@ fn linker(engine: &Engine, module: &Module) -> Linker<Guest> {
     linker
 }
 
-/// Evaluates `request_path` in a fresh instance; returns the stack depth and the response.
-fn evaluate(linker: &Linker<Guest>, module: &Module, request_path: &Path) -> (usize, String) {
+/// A new instance of `module` after `wapc_init`, given the payload of `request_path`.
+fn instantiate(
+    linker: &Linker<Guest>,
+    module: &Module,
+    request_path: &Path,
+) -> (Store<Guest>, Instance, Memory) {
     let text = std::fs::read_to_string(request_path).unwrap();
     let (request, _) = parse_request_str(&text).unwrap();
     let payload = validate_payload(&request, &Map::new());
-    let payload_len = payload.len() as i32;
     let mut store = Store::new(
         linker.engine(),
         Guest {
@@ -156,14 +160,26 @@ fn evaluate(linker: &Linker<Guest>, module: &Module, request_path: &Path) -> (us
         .unwrap()
         .call(&mut store, ())
         .unwrap();
+    (store, instance, memory)
+}
+
+/// Calls `validate` on the instance's payload; returns the response.
+fn validate(store: &mut Store<Guest>, instance: &Instance) -> String {
+    let payload_len = store.data().payload.len() as i32;
     let answered = instance
-        .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
+        .get_typed_func::<(i32, i32), i32>(&mut *store, "__guest_call")
         .unwrap()
-        .call(&mut store, (b"validate".len() as i32, payload_len))
+        .call(&mut *store, (b"validate".len() as i32, payload_len))
         .unwrap();
     let guest = store.data();
     assert_eq!(answered, 1, "guest error: {:?}", guest.error);
-    let response = String::from_utf8(guest.response.clone().unwrap()).unwrap();
+    String::from_utf8(guest.response.clone().unwrap()).unwrap()
+}
+
+/// Evaluates `request_path` in a fresh instance; returns the stack depth and the response.
+fn evaluate(linker: &Linker<Guest>, module: &Module, request_path: &Path) -> (usize, String) {
+    let (mut store, instance, memory) = instantiate(linker, module, request_path);
+    let response = validate(&mut store, &instance);
     let stack = &memory.data(&store)[..STACK_TOP];
     let deepest = stack.iter().position(|b| *b != 0).unwrap_or(STACK_TOP);
     (STACK_TOP - deepest, response)
@@ -219,4 +235,39 @@ fn every_request_is_evaluated_within_the_first_stack_page() {
         deepest.1.display(),
         deepest.0
     );
+}
+
+/// The module allocates from an arena that starts over when a call's allocations are freed
+/// (`src/arena.rs`): a host that keeps one instance for many calls, as `kwctl bench` does, must
+/// see its memory stop growing after the first call, and the same answer every time.
+#[test]
+fn a_kept_instance_reuses_its_memory_call_after_call() {
+    let Some(module_path) = common::policy_module() else {
+        return;
+    };
+    let engine = Engine::default();
+    let module = Module::from_file(&engine, &module_path).unwrap();
+    let linker = linker(&engine, &module);
+    let root = common::workspace_root();
+    for request in [
+        "bench/requests/pod-50-containers.json",
+        "bench/requests/pod-mutated.json",
+        "bench/requests/pod-rejected-many.json",
+    ] {
+        let (mut store, instance, memory) = instantiate(&linker, &module, &root.join(request));
+        let first = validate(&mut store, &instance);
+        let size = memory.data_size(&store);
+        for call in 2..=50 {
+            assert_eq!(
+                validate(&mut store, &instance),
+                first,
+                "{request}, call {call}"
+            );
+            assert_eq!(
+                memory.data_size(&store),
+                size,
+                "{request}: memory grew at call {call}"
+            );
+        }
+    }
 }
