@@ -35,6 +35,8 @@
 #   REQUESTS      space-separated request files instead of the whole set
 #   PREVIOUS      the commit or tag of the previous release (default: the newest v* tag before
 #                 HEAD, else the commit in bench/previous-release); `none` leaves it out
+#   CANDIDATES    space-separated ID=MODULE.wasm pairs: more modules measured in the same rounds
+#                 (annotated with bench/baseline-metadata.yml), to try a change against this one
 #   SKIP_BUILD=1  use the modules already built
 #   OUT_DIR       where results go (default target/bench/server)
 # kwctl and policy-server are found as for the tests (KWCTL / POLICY_SERVER, PATH,
@@ -105,6 +107,15 @@ annotate() { # annotate METADATA MODULE ID
 annotate bench/baseline-metadata.yml "$wasm_dir/baseline_accept.wasm" accept
 annotate bench/baseline-metadata.yml "$wasm_dir/baseline_sdk.wasm" sdk
 [[ -z "${previous_dir:-}" ]] || annotate "$previous_dir/src/metadata.yml" "$previous_dir/policy.wasm" previous
+candidates=()
+for candidate in ${CANDIDATES:-}; do
+  id=${candidate%%=*}
+  [[ "$id" =~ ^[a-z][a-z0-9-]*$ && "$candidate" == *=* && -s "${candidate#*=}" ]] ||
+    { echo "server.sh: CANDIDATES takes ID=MODULE.wasm pairs (lower-case ids), not $candidate" >&2; exit 1; }
+  annotate bench/baseline-metadata.yml "${candidate#*=}" "$id"
+  candidates+=("$id")
+  modules+=("$id")
+done
 
 # --- requests --------------------------------------------------------------------------------
 source bench/requests.bash
@@ -194,6 +205,7 @@ policy_server_stop
 # --- report ----------------------------------------------------------------------------------
 report="$OUT_DIR/results.txt"
 jq -rs --argjson rss_ready "$rss_ready" --argjson rss_peak "$rss_peak" --arg previous "${PREVIOUS:-none}" \
+  --argjson candidates "$(printf '%s\n' "${candidates[@]}" | jq -Rnc '[inputs | select(length > 0)]')" \
   --argjson goal_requests '["pod-one-container", "deployment-kubectl-apply", "pod-50-containers"]' '
   def quantile($q): sort | if length == 0 then null else .[(length - 1) * $q | floor] end;
   def median: quantile(0.5);
@@ -220,14 +232,15 @@ jq -rs --argjson rss_ready "$rss_ready" --argjson rss_peak "$rss_peak" --arg pre
                   | {module: $id, p50: (map(.p50_us) | median), p99: (map(.p99_us) | median),
                      timed: (map(.timed) | add)} ] | INDEX(.module) ),
         policy: cost($name; "policy"),
-        previous: (if $ids | index("previous") then cost($name; "previous") else null end) } ] as $table
+        costs: ( [ ("previous", $candidates[]) as $id | select($ids | index($id)) | {key: $id, value: cost($name; $id)} ]
+                 | from_entries ) } ] as $table
   | ("request" | rpad(30)) + ("module" | rpad(10)) + ("p50 µs" | pad(10)) + ("p99 µs" | pad(10))
       + ("answers" | pad(9)) + "  added cost, median [quartiles]",
     ("-" * 104),
-    ( $table[] as $t | ("accept", "sdk", "previous", "policy") as $id | $t.rows[$id] // empty | . as $r
+    ( $table[] as $t | ("accept", "sdk", "previous", $candidates[], "policy") as $id | $t.rows[$id] // empty | . as $r
       | ($t.request | rpad(30)) + ($id | rpad(10)) + ($r.p50 | fixed(1) | pad(10)) + ($r.p99 | fixed(0) | pad(10))
         + ($r.timed | pad(9))
-        + (if $id == "policy" or $id == "previous" then "  " + ($t[$id] | costtext) else "" end)
+        + (if $id == "policy" then "  " + ($t.policy | costtext) elif $t.costs[$id] then "  " + ($t.costs[$id] | costtext) else "" end)
         + (if $id == "policy" then "  (" + $t.outcome + ")" else "" end) ),
     "",
     "latency: from request to answer, one connection, the modules in turn request by request; p50 and p99 per",

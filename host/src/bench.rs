@@ -151,6 +151,8 @@ pub struct BenchInput<'a> {
     pub request_name: String,
     pub iterations: usize,
     pub warmup: usize,
+    /// Bytes written through before each call (not timed), to evict the caches.
+    pub cold_cache_bytes: usize,
 }
 
 /// One timed evaluation.
@@ -191,7 +193,13 @@ pub fn run_mode(input: &BenchInput<'_>, mode: Mode) -> Result<Vec<BenchResult>> 
             .collect::<Result<_, _>>()?,
         Mode::Fresh => Vec::new(),
     };
+    let evicting = std::cell::RefCell::new(vec![0u8; input.cold_cache_bytes]);
     let evaluate = |k: usize| -> (Sample, Result<Vec<u8>, PolicyError>) {
+        // One write per cache line.
+        for byte in evicting.borrow_mut().iter_mut().step_by(64) {
+            *byte = byte.wrapping_add(1);
+        }
+        std::hint::black_box(&evicting);
         let started = Instant::now();
         let whole = |raw| {
             let total = started.elapsed();

@@ -155,6 +155,10 @@ impl Policy {
     /// Compiles `bytes` and pre-links the module.
     pub fn new(bytes: &[u8], options: EngineOptions) -> Result<Policy, PolicyError> {
         let mut config = wasmtime::Config::new();
+        // `perf` names the module's functions from /tmp/perf-PID.map (docs/performance.md).
+        if std::env::var_os("POLICY_HOST_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if options.policy_timeout_secs.is_some() {
             config.epoch_interruption(true);
         }

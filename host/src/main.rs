@@ -104,6 +104,12 @@ struct BenchArgs {
     #[arg(long)]
     json: bool,
 
+    /// Before each call, write through this many MiB of memory, so that the module runs with
+    /// cold caches, as in a policy server busy with other requests and policies (0: off; 32
+    /// is past this machine's last-level cache)
+    #[arg(long, value_name = "MIB", default_value_t = 0)]
+    cold_cache_mib: usize,
+
     /// Another module to time with the same request and settings (repeatable), for example a
     /// baseline. The modules take turns call by call, so noise on the machine touches all alike;
     /// results come in the order the modules were given, the policy first
@@ -299,6 +305,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
         request_name,
         iterations: args.iterations,
         warmup: args.warmup,
+        cold_cache_bytes: args.cold_cache_mib << 20,
     };
     let modes: &[Mode] = match args.mode {
         ModeArg::Warm => &[Mode::Warm],
