@@ -84,7 +84,19 @@ fn evaluate<'a>(
     if !context.pins() || context.audit {
         return Ok(decide(&context, &checked));
     }
-    let plan = plan(&settings, &slots);
+    Ok(pin_and_decide(&settings, &context, &slots, registry))
+}
+
+/// The decision when tags are pinned to digests: apart, so that the requests that pin nothing
+/// run through less code.
+#[inline(never)]
+fn pin_and_decide<'a>(
+    settings: &Settings,
+    context: &Context,
+    slots: &[ImageSlot<'a>],
+    registry: &mut impl Registry,
+) -> Decision<'a> {
+    let plan = plan(settings, slots);
     // The rules that depend on a digest (requireDigest, and the pull policy under
     // requireAlwaysForDigests: false) are judged first as if every image asked about were
     // pinned, then again on the registry's answers: no call for a request refused anyway.
@@ -92,7 +104,7 @@ fn evaluate<'a>(
         plan.iter()
             .any(|(planned, failure)| planned.location == slot.location && failure.is_none())
     };
-    let mut optimistic = decide(&context, &check_slots(&settings, &slots, asks));
+    let mut optimistic = decide(context, &check_slots(settings, slots, asks));
     let rejects = settings.registry_failure == RegistryFailure::Reject;
     if plan.is_empty() || !optimistic.refusals.is_empty() {
         // Refused anyway: under reject, also say why an image could not be pinned.
@@ -103,7 +115,7 @@ fn evaluate<'a>(
                 settings.registry_failure,
             );
         }
-        return Ok(optimistic);
+        return optimistic;
     }
     // Under registryFailure reject, an image that cannot be pinned refuses the request: the
     // registry is not asked about the others.
@@ -117,9 +129,9 @@ fn evaluate<'a>(
             .iter()
             .any(|(pinned, answer)| pinned.location == slot.location && answer.is_ok())
     };
-    let mut decision = decide(&context, &check_slots(&settings, &slots, is_pinned));
+    let mut decision = decide(context, &check_slots(settings, slots, is_pinned));
     apply_pins(&mut decision, &resolved, settings.registry_failure);
-    Ok(decision)
+    decision
 }
 
 /// The slots that break a rule, with the rules they break; `pinned` says which get a digest.
@@ -137,6 +149,7 @@ fn check_slots<'s, 'a>(
         .collect()
 }
 
+#[inline(never)]
 fn readable_slots<'a>(
     workload: &Workload,
     old_object: &Obj<Box<Node<'a>>>,

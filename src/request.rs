@@ -85,6 +85,9 @@ impl<'a> Payload<'a> {
         scan::payload(text).map_or_else(|| Self::parse_with_serde(text), Ok)
     }
 
+    // Out of the way of the requests the reader reads (every one the policy server sends).
+    #[cold]
+    #[inline(never)]
     fn parse_with_serde(text: &'a str) -> Result<Self, RequestError> {
         serde_json::from_str(text).map_err(|error| RequestError::Unreadable(error.to_string()))
     }

@@ -93,6 +93,8 @@ pub(crate) fn respond(
     }
 }
 
+#[cold]
+#[inline(never)]
 pub(crate) fn refusal(error: &RequestError) -> ValidationResponse {
     response(false, Some(error.to_string()), None, Vec::new())
 }
