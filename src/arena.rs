@@ -17,18 +17,50 @@ use std::cell::Cell;
 
 const PAGE: usize = 65536;
 
+/// Where allocation starts: room inside the module's initial memory. Growing the memory costs
+/// every instance a call out of the module and an `mprotect` the host's other threads feel, so
+/// a request that fits here never grows it.
+#[cfg(target_arch = "wasm32")]
+const FIRST_BYTES: usize = 128 * 1024;
+
+#[cfg(target_arch = "wasm32")]
+#[repr(align(16))]
+struct First(std::cell::UnsafeCell<[u8; FIRST_BYTES]>);
+
+// SAFETY: a wasm32-wasip1 module has one thread, and only the arena touches the bytes.
+#[cfg(target_arch = "wasm32")]
+unsafe impl Sync for First {}
+
+#[cfg(target_arch = "wasm32")]
+static FIRST: First = First(std::cell::UnsafeCell::new([0; FIRST_BYTES]));
+
+/// A run of memory the arena allocates from: `[start, end)`.
+#[derive(Clone, Copy)]
+struct Chunk {
+    start: usize,
+    end: usize,
+}
+
 pub(crate) struct Arena {
-    /// Where the next allocation may start.
+    /// Where the next allocation may start, in the chunk in use.
     next: Cell<usize>,
-    /// The end of the memory the arena has grown.
+    /// The end of the chunk in use.
     end: Cell<usize>,
+    /// The room inside the initial memory (empty until the first allocation).
+    first: Cell<Chunk>,
+    /// Memory the arena grew, used once `first` is full; kept for the next call.
+    grown: Cell<Chunk>,
     /// Where the arena starts over: past what was allocated before `settle`.
     mark: Cell<usize>,
     /// Allocations at or past `mark` not yet freed.
     live: Cell<usize>,
+    /// The room inside the initial memory.
+    first_room: fn() -> Chunk,
     /// `memory.grow` on memory 0: the old size in pages, or `None`.
     grow: fn(usize) -> Option<usize>,
 }
+
+const EMPTY: Chunk = Chunk { start: 0, end: 0 };
 
 // SAFETY: a wasm32-wasip1 module has one thread.
 unsafe impl Sync for Arena {}
@@ -36,15 +68,18 @@ unsafe impl Sync for Arena {}
 impl Arena {
     #[cfg(target_arch = "wasm32")]
     pub(crate) const fn new() -> Self {
-        Self::with_memory(grow)
+        Self::with_memory(first_room, grow)
     }
 
-    const fn with_memory(grow: fn(usize) -> Option<usize>) -> Self {
+    const fn with_memory(first_room: fn() -> Chunk, grow: fn(usize) -> Option<usize>) -> Self {
         Self {
             next: Cell::new(0),
             end: Cell::new(0),
+            first: Cell::new(EMPTY),
+            grown: Cell::new(EMPTY),
             mark: Cell::new(0),
             live: Cell::new(0),
+            first_room,
             grow,
         }
     }
@@ -55,7 +90,21 @@ impl Arena {
         self.live.set(0);
     }
 
-    /// `size` bytes aligned to `align` from `next`, growing the memory when they do not fit.
+    /// Back to the mark, in the chunk that holds it.
+    fn start_over(&self) {
+        let mark = self.mark.get();
+        let grown = self.grown.get();
+        let chunk = if (grown.start..=grown.end).contains(&mark) && grown.end > 0 {
+            grown
+        } else {
+            self.first.get()
+        };
+        self.next.set(mark);
+        self.end.set(chunk.end);
+    }
+
+    /// `size` bytes aligned to `align` from `next`: in the chunk in use, else in the grown
+    /// memory, else in memory grown now.
     fn bump(&self, size: usize, align: usize) -> Option<usize> {
         let start = self.next.get().checked_next_multiple_of(align)?;
         let end = start.checked_add(size)?;
@@ -63,19 +112,52 @@ impl Arena {
             self.next.set(end);
             return Some(start);
         }
+        if self.end.get() == 0 {
+            let first = (self.first_room)();
+            self.first.set(first);
+            self.next.set(first.start);
+            self.end.set(first.end);
+            self.mark.set(first.start);
+            if first.end > first.start {
+                return self.bump(size, align);
+            }
+        }
+        let grown = self.grown.get();
+        if self.end.get() != grown.end && grown.end > grown.start {
+            // `first` is full: go on in the memory grown before.
+            self.next.set(grown.start);
+            self.end.set(grown.end);
+            return self.bump(size, align);
+        }
         // At least four pages a time: fewer calls out of the module for a large request.
         let pages = size.checked_add(align)?.div_ceil(PAGE).max(4);
         let base = (self.grow)(pages)?.checked_mul(PAGE)?;
-        if base != self.end.get() {
-            // Memory grown by another allocator (wasi-libc's, which this module does not call)
-            // leaves a gap that is not the arena's: start over on the new pages, and never go
-            // back below them. What lies below is left as it is, its frees ignored.
+        let added = base.checked_add(pages.checked_mul(PAGE)?)?;
+        if base == grown.end && grown.end > grown.start {
+            self.grown.set(Chunk {
+                start: grown.start,
+                end: added,
+            });
+        } else {
+            // The first growth, or memory grown by another allocator (wasi-libc's, which this
+            // module does not call) in between: the arena's grown memory starts here.
+            self.grown.set(Chunk {
+                start: base,
+                end: added,
+            });
             self.next.set(base);
-            self.mark.set(base);
-            self.live.set(0);
         }
-        self.end.set(base.checked_add(pages.checked_mul(PAGE)?)?);
+        self.end.set(added);
         self.bump(size, align)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn first_room() -> Chunk {
+    let start = FIRST.0.get() as usize;
+    Chunk {
+        start,
+        end: start + FIRST_BYTES,
     }
 }
 
@@ -109,7 +191,7 @@ unsafe impl GlobalAlloc for Arena {
         let live = self.live.get().saturating_sub(1);
         self.live.set(live);
         if live == 0 {
-            self.next.set(self.mark.get());
+            self.start_over();
         } else if start + layout.size() == self.next.get() {
             // The newest allocation: its room is free again at once.
             self.next.set(start);
@@ -148,29 +230,50 @@ unsafe impl GlobalAlloc for Arena {
 mod tests {
     use super::*;
 
-    /// Memory for one test: 64 pages of real memory, aligned as wasm pages, grown as wasm grows.
+    /// Memory for one test: room of 1 KiB as in the initial memory, and 64 pages of real
+    /// memory, aligned as wasm pages, grown as wasm grows.
     mod memory {
+        use super::{Chunk, PAGE};
         use std::cell::Cell;
 
+        fn region(bytes: usize, align: usize) -> usize {
+            let layout = std::alloc::Layout::from_size_align(bytes, align).unwrap();
+            unsafe { std::alloc::alloc_zeroed(layout) as usize }
+        }
+
         thread_local! {
-            static BASE: usize = {
-                let layout = std::alloc::Layout::from_size_align(64 * super::PAGE, super::PAGE).unwrap();
-                unsafe { std::alloc::alloc_zeroed(layout) as usize }
-            };
+            static FIRST: usize = region(1024, 16);
+            static BASE: usize = region(64 * PAGE, PAGE);
             static USED: Cell<usize> = const { Cell::new(0) };
+        }
+
+        pub fn first_room() -> Chunk {
+            let start = FIRST.with(|first| *first);
+            Chunk {
+                start,
+                end: start + 1024,
+            }
+        }
+
+        pub fn no_room() -> Chunk {
+            Chunk { start: 0, end: 0 }
         }
 
         pub fn grow(pages: usize) -> Option<usize> {
             let used = USED.get();
             (used + pages <= 64).then(|| {
                 USED.set(used + pages);
-                BASE.with(|base| base / super::PAGE) + used
+                BASE.with(|base| base / PAGE) + used
             })
+        }
+
+        pub fn pages_grown() -> usize {
+            USED.get()
         }
     }
 
     fn arena() -> Arena {
-        Arena::with_memory(memory::grow)
+        Arena::with_memory(memory::no_room, memory::grow)
     }
 
     fn layout(size: usize) -> Layout {
@@ -227,6 +330,34 @@ mod tests {
         assert_ne!(moved, grown);
         assert!(moved as usize > other as usize);
         assert_eq!(unsafe { *moved.add(15) }, 7);
+    }
+
+    #[test]
+    fn the_initial_room_comes_first_then_grown_memory_reused_call_after_call() {
+        let arena = Arena::with_memory(memory::first_room, memory::grow);
+        let registry = unsafe { arena.alloc(layout(16)) };
+        assert_eq!(registry as usize, memory::first_room().start);
+        arena.settle();
+        let call = || {
+            let small = unsafe { arena.alloc(layout(512)) };
+            let large = unsafe { arena.alloc(layout(3000)) };
+            unsafe {
+                large.write_bytes(1, 3000);
+                arena.dealloc(small, layout(512));
+                arena.dealloc(large, layout(3000));
+            }
+            (small as usize, large as usize)
+        };
+        let (small, large) = call();
+        let room = memory::first_room();
+        assert!((room.start..room.end).contains(&small));
+        assert!(!(room.start..room.end).contains(&large));
+        let grown = memory::pages_grown();
+        assert!(grown > 0);
+        for _ in 0..10 {
+            assert_eq!(call(), (small, large));
+        }
+        assert_eq!(memory::pages_grown(), grown);
     }
 
     #[test]

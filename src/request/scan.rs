@@ -455,6 +455,7 @@ fn skip_value(bytes: &[u8], mut at: usize) -> Option<End> {
     }
 }
 
+#[inline(always)]
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
     while matches!(bytes.get(at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
         at += 1;
@@ -463,6 +464,7 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
 }
 
 /// Past a skipped object's key and its colon.
+#[inline(always)]
 fn key_end(bytes: &[u8], at: usize) -> Option<End> {
     let at = skip_whitespace(bytes, at);
     if bytes.get(at) != Some(&b'"') {
@@ -473,6 +475,7 @@ fn key_end(bytes: &[u8], at: usize) -> Option<End> {
     End::new(at + 1)
 }
 
+#[inline(always)]
 fn literal_end(bytes: &[u8], at: usize, word: &[u8]) -> Option<End> {
     let end = at.checked_add(word.len())?;
     (bytes.get(at..end)? == word).then_some(())?;
@@ -480,6 +483,7 @@ fn literal_end(bytes: &[u8], at: usize, word: &[u8]) -> Option<End> {
 }
 
 /// Past a number, by JSON's grammar.
+#[inline(always)]
 fn number_end(bytes: &[u8], mut at: usize) -> Option<End> {
     let digits = |mut at: usize| {
         while bytes.get(at).is_some_and(u8::is_ascii_digit) {
@@ -523,6 +527,7 @@ fn is_plain(byte: u8) -> bool {
 
 /// Past the closing quote of the string whose text starts at `at`. Escapes are checked as
 /// serde checks those of a string it skips, or refused.
+#[inline(always)]
 fn string_end(bytes: &[u8], mut at: usize, escapes: bool) -> Option<End> {
     loop {
         at = plain_run_end(bytes, at);
@@ -538,6 +543,7 @@ fn string_end(bytes: &[u8], mut at: usize, escapes: bool) -> Option<End> {
 
 /// The first position from `at` of a byte that is not plain, or the end: eight bytes a step
 /// (most of a request is string text, and a byte a step was most of what reading it cost).
+#[inline(always)]
 fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = ONES << 7;
