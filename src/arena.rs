@@ -201,8 +201,16 @@ unsafe impl GlobalAlloc for Arena {
     #[inline(never)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let start = ptr as usize;
-        // The newest allocation grows or shrinks where it is: a Vec pushed to keeps its place.
-        if start >= self.mark.get() && start + layout.size() == self.next.get() {
+        let newest = start >= self.mark.get() && start + layout.size() == self.next.get();
+        // A block that shrinks stays where it is (`into_boxed_str`, `shrink_to_fit`).
+        if new_size <= layout.size() {
+            if newest {
+                self.next.set(start + new_size);
+            }
+            return ptr;
+        }
+        // The newest allocation grows where it is: a Vec pushed to keeps its place.
+        if newest {
             if let Some(end) = start
                 .checked_add(new_size)
                 .filter(|&end| end <= self.end.get())
@@ -330,6 +338,13 @@ mod tests {
         assert_ne!(moved, grown);
         assert!(moved as usize > other as usize);
         assert_eq!(unsafe { *moved.add(15) }, 7);
+        // A block that is not the newest shrinks where it is.
+        let newest = unsafe { arena.alloc(layout(8)) };
+        assert_eq!(unsafe { arena.realloc(moved, layout(128), 32) }, moved);
+        // The newest one gives its room back.
+        assert_eq!(unsafe { arena.realloc(newest, layout(8), 4) }, newest);
+        let after = unsafe { arena.alloc(Layout::from_size_align(4, 1).unwrap()) };
+        assert_eq!(after as usize, newest as usize + 4);
     }
 
     #[test]
