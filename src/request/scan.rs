@@ -27,16 +27,16 @@ pub(super) fn names_a_user(user_info: &str) -> Option<bool> {
         text: user_info,
         at: 0,
     };
-    let mut named = false;
-    reader.object(|reader, key| {
+    let (mut named, mut first) = (false, true);
+    while let Some(key) = reader.next_key(&mut first)? {
         if key != "username" {
-            return reader.skip();
+            reader.skip()?;
+            continue;
         }
         // The one empty string is `""`: an escape always decodes to a character.
         let name = reader.raw()?;
         named |= !matches!(name.get(), "null" | r#""""#);
-        Some(())
-    })?;
+    }
     reader.peek().is_none().then_some(named)
 }
 
@@ -81,45 +81,51 @@ impl<'a> Reader<'a> {
         (self.text.as_bytes().get(self.at..end)? == word).then(|| self.at = end)
     }
 
-    /// Reads an object, calling `entry` with each key to read its value.
-    fn object(&mut self, mut entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.plain_string()?;
-            self.eat(b':')?;
-            entry(self, key)?;
+    /// The next key of an object, its colon read; `None` past the object's end. `first` is
+    /// true until the object's `{` is read. One loop for every object the reader reads.
+    fn next_key(&mut self, first: &mut bool) -> Option<Option<&'a str>> {
+        if std::mem::take(first) {
+            self.eat(b'{')?;
+            if self.peek()? == b'}' {
+                self.at += 1;
+                return Some(None);
+            }
+        } else {
             match self.peek()? {
                 b',' => self.at += 1,
                 b'}' => {
                     self.at += 1;
-                    return Some(());
+                    return Some(None);
                 }
                 _ => return None,
             }
         }
+        let key = self.plain_string()?;
+        self.eat(b':')?;
+        Some(Some(key))
     }
 
-    /// Reads an array, calling `item` for each item.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.peek()? == b']' {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            item(self)?;
-            match self.peek()? {
-                b',' => self.at += 1,
-                b']' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+    /// Whether an array has a next item, its separator read; `first` is true until the
+    /// array's `[` is read.
+    fn next_item(&mut self, first: &mut bool) -> Option<bool> {
+        if std::mem::take(first) {
+            self.eat(b'[')?;
+            if self.peek()? == b']' {
+                self.at += 1;
+                return Some(false);
             }
+            return Some(true);
+        }
+        match self.peek()? {
+            b',' => {
+                self.at += 1;
+                Some(true)
+            }
+            b']' => {
+                self.at += 1;
+                Some(false)
+            }
+            _ => None,
         }
     }
 
@@ -170,8 +176,20 @@ impl<'a> Reader<'a> {
     /// to serde, and so does a number.
     fn mismatch(&mut self) -> Option<()> {
         match self.peek()? {
-            b'{' => self.object(|reader, _| reader.skip()),
-            b'[' => self.array(Self::skip),
+            b'{' => {
+                let mut first = true;
+                while self.next_key(&mut first)?.is_some() {
+                    self.skip()?;
+                }
+                Some(())
+            }
+            b'[' => {
+                let mut first = true;
+                while self.next_item(&mut first)? {
+                    self.skip()?;
+                }
+                Some(())
+            }
             b'"' => self.plain_string().map(drop),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -181,20 +199,20 @@ impl<'a> Reader<'a> {
     }
 
     fn payload(&mut self) -> Option<Payload<'a>> {
-        let (mut request, mut settings, mut seen) = (None, None, 0);
-        self.object(|reader, key| match key {
-            "request" => {
-                once(&mut seen, 1)?;
-                request = Some(reader.admission_request()?);
-                Some(())
+        let (mut request, mut settings, mut seen, mut first) = (None, None, 0, true);
+        while let Some(key) = self.next_key(&mut first)? {
+            match key {
+                "request" => {
+                    once(&mut seen, 1)?;
+                    request = Some(self.admission_request()?);
+                }
+                "settings" => {
+                    once(&mut seen, 2)?;
+                    settings = self.optional_raw()?;
+                }
+                _ => self.skip()?,
             }
-            "settings" => {
-                once(&mut seen, 2)?;
-                settings = reader.optional_raw()?;
-                Some(())
-            }
-            _ => reader.skip(),
-        })?;
+        }
         Some(Payload {
             request: request?,
             settings,
@@ -219,45 +237,44 @@ impl<'a> Reader<'a> {
             resource: None,
             user_info: None,
         };
-        let mut seen = 0;
-        self.object(|reader, key| {
+        let (mut seen, mut first) = (0, true);
+        while let Some(key) = self.next_key(&mut first)? {
             match key {
                 "kind" => {
                     once(&mut seen, 1)?;
-                    request.kind = reader.group_version_kind()?;
+                    request.kind = self.group_version_kind()?;
                 }
                 "operation" => {
                     once(&mut seen, 2)?;
-                    request.operation = reader.text()?;
+                    request.operation = self.text()?;
                 }
                 "subResource" => {
                     once(&mut seen, 4)?;
-                    request.sub_resource = reader.optional_text()?;
+                    request.sub_resource = self.optional_text()?;
                 }
                 "object" => {
                     once(&mut seen, 8)?;
-                    request.object = reader.optional_node(1)?;
+                    request.object = self.optional_node(1)?;
                 }
                 "oldObject" => {
                     once(&mut seen, 16)?;
-                    request.old_object = reader.optional_node(1)?;
+                    request.old_object = self.optional_node(1)?;
                 }
                 "uid" => {
                     once(&mut seen, 32)?;
-                    request.uid = Some(reader.raw()?);
+                    request.uid = Some(self.raw()?);
                 }
                 "resource" => {
                     once(&mut seen, 64)?;
-                    request.resource = Some(reader.raw()?);
+                    request.resource = Some(self.raw()?);
                 }
                 "userInfo" => {
                     once(&mut seen, 128)?;
-                    request.user_info = Some(reader.raw()?);
+                    request.user_info = Some(self.raw()?);
                 }
-                _ => reader.skip()?,
+                _ => self.skip()?,
             }
-            Some(())
-        })?;
+        }
         // `kind` and `operation` are required: without them serde names the missing field.
         (seen & 3 == 3).then_some(request)
     }
@@ -266,20 +283,20 @@ impl<'a> Reader<'a> {
         if self.peek()? != b'{' {
             return None;
         }
-        let (mut group, mut kind, mut seen) = (None, None, 0);
-        self.object(|reader, key| match key {
-            "group" => {
-                once(&mut seen, 1)?;
-                group = reader.optional_text()?;
-                Some(())
+        let (mut group, mut kind, mut seen, mut first) = (None, None, 0, true);
+        while let Some(key) = self.next_key(&mut first)? {
+            match key {
+                "group" => {
+                    once(&mut seen, 1)?;
+                    group = self.optional_text()?;
+                }
+                "kind" => {
+                    once(&mut seen, 2)?;
+                    kind = Some(self.text()?);
+                }
+                _ => self.skip()?,
             }
-            "kind" => {
-                once(&mut seen, 2)?;
-                kind = Some(reader.text()?);
-                Some(())
-            }
-            _ => reader.skip(),
-        })?;
+        }
         Some(GroupVersionKind { group, kind: kind? })
     }
 
@@ -308,45 +325,44 @@ impl<'a> Reader<'a> {
             ephemeral_containers: None,
             volumes: None,
         };
-        let mut seen = 0;
-        self.object(|reader, key| {
+        let (mut seen, mut first) = (0, true);
+        while let Some(key) = self.next_key(&mut first)? {
             match key {
                 "metadata" => {
                     once(&mut seen, 1)?;
-                    node.metadata = Some(reader.raw()?);
+                    node.metadata = Some(self.raw()?);
                 }
                 "spec" => {
                     once(&mut seen, 2)?;
-                    node.spec = reader.optional_node(depth + 1)?;
+                    node.spec = self.optional_node(depth + 1)?;
                 }
                 "template" => {
                     once(&mut seen, 4)?;
-                    node.template = reader.optional_node(depth + 1)?;
+                    node.template = self.optional_node(depth + 1)?;
                 }
                 "jobTemplate" => {
                     once(&mut seen, 8)?;
-                    node.job_template = reader.optional_node(depth + 1)?;
+                    node.job_template = self.optional_node(depth + 1)?;
                 }
                 "containers" => {
                     once(&mut seen, 16)?;
-                    node.containers = reader.optional_entries()?;
+                    node.containers = self.optional_entries()?;
                 }
                 "initContainers" => {
                     once(&mut seen, 32)?;
-                    node.init_containers = reader.optional_entries()?;
+                    node.init_containers = self.optional_entries()?;
                 }
                 "ephemeralContainers" => {
                     once(&mut seen, 64)?;
-                    node.ephemeral_containers = reader.optional_entries()?;
+                    node.ephemeral_containers = self.optional_entries()?;
                 }
                 "volumes" => {
                     once(&mut seen, 128)?;
-                    node.volumes = reader.optional_entries()?;
+                    node.volumes = self.optional_entries()?;
                 }
-                _ => reader.skip()?,
+                _ => self.skip()?,
             }
-            Some(())
-        })?;
+        }
         Some(node)
     }
 
@@ -355,17 +371,16 @@ impl<'a> Reader<'a> {
         match self.peek()? {
             b'n' => self.literal(b"null").map(|()| None),
             b'[' => {
-                let mut entries = Vec::new();
-                self.array(|reader| {
-                    let entry = if reader.peek()? == b'{' {
-                        Obj(Shaped::Fits(reader.entry()?))
+                let (mut entries, mut first) = (Vec::new(), true);
+                while self.next_item(&mut first)? {
+                    let entry = if self.peek()? == b'{' {
+                        Obj(Shaped::Fits(self.entry()?))
                     } else {
-                        reader.mismatch()?;
+                        self.mismatch()?;
                         Obj(Shaped::Mismatch)
                     };
                     entries.push(entry);
-                    Some(())
-                })?;
+                }
                 Some(Some(List(Shaped::Fits(entries))))
             }
             _ => self.mismatch().map(|()| Some(List(Shaped::Mismatch))),
@@ -378,18 +393,20 @@ impl<'a> Reader<'a> {
             image: None,
             image_pull_policy: None,
         };
-        let mut seen = 0;
-        self.object(|reader, key| {
+        let (mut seen, mut first) = (0, true);
+        while let Some(key) = self.next_key(&mut first)? {
             let field = match key {
                 "name" => (1, &mut entry.name),
                 "image" => (2, &mut entry.image),
                 "imagePullPolicy" => (4, &mut entry.image_pull_policy),
-                _ => return reader.skip(),
+                _ => {
+                    self.skip()?;
+                    continue;
+                }
             };
             once(&mut seen, field.0)?;
-            *field.1 = Some(reader.raw()?);
-            Some(())
-        })?;
+            *field.1 = Some(self.raw()?);
+        }
         Some(entry)
     }
 }
