@@ -28,6 +28,9 @@
 #   REQUESTS           space-separated request files to use instead of the whole set
 #   POLICY_TIMEOUT     seconds; runs with wasmtime epoch interruption like the policy server's
 #                      --policy-timeout (default: off, as kwctl)
+#   COLD_CACHE_MIB     MiB written through before every call, so that each module runs with cold
+#                      caches as in a busy policy server (default 0: off; 32 is past this
+#                      machine's last-level cache; see docs/performance.md)
 #   SKIP_BUILD=1       use the modules and host already built
 #   OUT_DIR            where results go (default target/bench)
 set -euo pipefail
@@ -46,7 +49,7 @@ POLICY_SETTINGS="${POLICY_SETTINGS:-{\}}"
 OUT_DIR="${OUT_DIR:-$root/target/bench}"
 wasm_dir="$root/target/wasm32-wasip1/release"
 host="$root/target/host/policy-host"
-host_args=()
+host_args=(--cold-cache-mib "${COLD_CACHE_MIB:-0}")
 if [[ -n "${POLICY_TIMEOUT:-}" ]]; then
   host_args+=(--policy-timeout "$POLICY_TIMEOUT")
 fi
