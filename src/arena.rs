@@ -10,29 +10,15 @@
 //! (`kwctl bench`, a warm benchmark) reuses the same memory call after call instead of growing
 //! it.
 //!
+//! The arena starts right after the module's statics, in the memory the instance starts with,
+//! and serves C's `malloc` as well, so that wasi-libc's allocator is not linked in at all.
+//!
 //! Only on wasm32: the native builds (tests, fuzzing) keep the system allocator.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 
 const PAGE: usize = 65536;
-
-/// Where allocation starts: room inside the module's initial memory. Growing the memory costs
-/// every instance a call out of the module and an `mprotect` the host's other threads feel, so
-/// a request that fits here never grows it.
-#[cfg(target_arch = "wasm32")]
-const FIRST_BYTES: usize = 128 * 1024;
-
-#[cfg(target_arch = "wasm32")]
-#[repr(align(16))]
-struct First(std::cell::UnsafeCell<[u8; FIRST_BYTES]>);
-
-// SAFETY: a wasm32-wasip1 module has one thread, and only the arena touches the bytes.
-#[cfg(target_arch = "wasm32")]
-unsafe impl Sync for First {}
-
-#[cfg(target_arch = "wasm32")]
-static FIRST: First = First(std::cell::UnsafeCell::new([0; FIRST_BYTES]));
 
 /// A run of memory the arena allocates from: `[start, end)`.
 #[derive(Clone, Copy)]
@@ -152,12 +138,110 @@ impl Arena {
     }
 }
 
+/// The initial memory past the module's statics (`__heap_base`, set by the linker): on the pages
+/// the statics already touch, and inside the memory the instance starts with, so that a request
+/// that fits there neither faults in a page more nor grows the memory.
 #[cfg(target_arch = "wasm32")]
 fn first_room() -> Chunk {
-    let start = FIRST.0.get() as usize;
+    extern "C" {
+        static __heap_base: u8;
+    }
+    let start = std::ptr::addr_of!(__heap_base) as usize;
+    let end = core::arch::wasm32::memory_size(0) * PAGE;
     Chunk {
         start,
-        end: start + FIRST_BYTES,
+        end: end.max(start),
+    }
+}
+
+/// The C allocator, for the few allocations wasi-libc and std make through it (a thread handle,
+/// the environment, both on the way to a panic): from the arena too, so that no second
+/// allocator is linked in or shares the arena's memory. A C block is never taken back, so once
+/// one is made the arena no longer starts over.
+mod c_allocator {
+    use super::{Arena, Layout};
+    use std::alloc::GlobalAlloc;
+
+    /// What C's `malloc` guarantees: alignment for any type.
+    pub(super) const ALIGN: usize = 16;
+
+    pub(super) fn aligned(arena: &Arena, align: usize, size: usize) -> *mut u8 {
+        match Layout::from_size_align(size.max(1), align.max(ALIGN)) {
+            // SAFETY: the layout is not empty.
+            Ok(layout) => unsafe { arena.alloc(layout) },
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+
+    pub(super) fn zeroed(arena: &Arena, count: usize, size: usize) -> *mut u8 {
+        let Some(bytes) = count.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
+        let block = aligned(arena, ALIGN, bytes);
+        if !block.is_null() {
+            // SAFETY: the block holds `bytes` bytes (room the arena reuses is not zero).
+            unsafe { block.write_bytes(0, bytes) };
+        }
+        block
+    }
+
+    /// C's `realloc` without the old size: a C block is never freed, so the blocks after it
+    /// are newer, and it is at most as long as the distance to the new one.
+    ///
+    /// # Safety
+    /// `block` is null or a block of this arena's C allocator.
+    pub(super) unsafe fn moved(arena: &Arena, block: *mut u8, size: usize) -> *mut u8 {
+        let moved = aligned(arena, ALIGN, size);
+        if !block.is_null() && !moved.is_null() {
+            let room = (moved as usize).saturating_sub(block as usize);
+            // SAFETY: `room` bytes from `block` lie before `moved`, inside the arena.
+            unsafe { std::ptr::copy(block, moved, size.min(room)) };
+        }
+        moved
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    mod symbols {
+        use super::{aligned, moved, zeroed, ALIGN};
+        use crate::ALLOCATOR;
+
+        #[no_mangle]
+        extern "C" fn malloc(size: usize) -> *mut u8 {
+            aligned(&ALLOCATOR, ALIGN, size)
+        }
+
+        #[no_mangle]
+        extern "C" fn calloc(count: usize, size: usize) -> *mut u8 {
+            zeroed(&ALLOCATOR, count, size)
+        }
+
+        #[no_mangle]
+        unsafe extern "C" fn realloc(block: *mut u8, size: usize) -> *mut u8 {
+            // SAFETY: C hands back what `malloc` gave.
+            unsafe { moved(&ALLOCATOR, block, size) }
+        }
+
+        #[no_mangle]
+        extern "C" fn free(_block: *mut u8) {}
+
+        #[no_mangle]
+        unsafe extern "C" fn posix_memalign(out: *mut *mut u8, align: usize, size: usize) -> i32 {
+            if !align.is_power_of_two() {
+                return 22; // EINVAL
+            }
+            let block = aligned(&ALLOCATOR, align, size);
+            if block.is_null() {
+                return 12; // ENOMEM
+            }
+            // SAFETY: the caller gives a place for the pointer.
+            unsafe { out.write(block) };
+            0
+        }
+
+        #[no_mangle]
+        extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
+            aligned(&ALLOCATOR, align, size)
+        }
     }
 }
 
@@ -373,6 +457,28 @@ mod tests {
             assert_eq!(call(), (small, large));
         }
         assert_eq!(memory::pages_grown(), grown);
+    }
+
+    #[test]
+    fn a_c_block_is_kept_and_the_arena_no_longer_starts_over() {
+        let arena = arena();
+        arena.settle();
+        let rust = unsafe { arena.alloc(layout(64)) };
+        let c = c_allocator::zeroed(&arena, 4, 8);
+        assert_eq!(c as usize % c_allocator::ALIGN, 0);
+        unsafe {
+            assert_eq!(std::slice::from_raw_parts(c, 32), &[0; 32]);
+            c.write_bytes(9, 32);
+            arena.dealloc(rust, layout(64));
+        }
+        // The C block is live for good: new allocations go past it, never over it.
+        let after = unsafe { arena.alloc(layout(64)) };
+        assert!(after as usize >= c as usize + 32);
+        let grown = unsafe { c_allocator::moved(&arena, c, 100) };
+        assert!(grown as usize > after as usize);
+        assert_eq!(unsafe { std::slice::from_raw_parts(grown, 32) }, &[9; 32]);
+        assert!(c_allocator::aligned(&arena, 24, 8).is_null());
+        assert!(c_allocator::zeroed(&arena, usize::MAX, 2).is_null());
     }
 
     #[test]
