@@ -186,10 +186,14 @@ impl AdmissionRequest<'_> {
         entries
             .iter()
             .filter(|(key, _)| key == "username")
-            .any(|(_, name)| {
-                name.get() != "null" && string(Json::of(name)).is_none_or(|name| !name.is_empty())
-            })
+            .any(|(_, name)| names_someone(Json::of(name)))
     }
+}
+
+/// Whether a `username` value names a user: anything but `null` and the empty string. The one
+/// empty string is `""`, as an escape always decodes to a character.
+fn names_someone(name: Json<'_>) -> bool {
+    !matches!(name.get(), "null" | r#""""#)
 }
 
 /// The value of `key` in a JSON object's text; `None` for a missing key or a value that is

@@ -33,9 +33,7 @@ pub(super) fn names_a_user(user_info: &str) -> Option<bool> {
             reader.skip()?;
             continue;
         }
-        // The one empty string is `""`: an escape always decodes to a character.
-        let name = reader.raw()?;
-        named |= !matches!(name.get(), "null" | r#""""#);
+        named |= super::names_someone(reader.raw()?);
     }
     reader.peek().is_none().then_some(named)
 }
@@ -77,8 +75,8 @@ impl<'a> Reader<'a> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        let end = self.at.checked_add(word.len())?;
-        (self.text.as_bytes().get(self.at..end)? == word).then(|| self.at = end)
+        self.at = literal_end(self.text.as_bytes(), self.at, word)?.get();
+        Some(())
     }
 
     /// The next key of an object, its colon read; `None` past the object's end. `first` is
