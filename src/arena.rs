@@ -27,6 +27,12 @@ struct Chunk {
     end: usize,
 }
 
+impl Chunk {
+    fn is_empty(self) -> bool {
+        self.end <= self.start
+    }
+}
+
 pub(crate) struct Arena {
     /// Where the next allocation may start, in the chunk in use.
     next: Cell<usize>,
@@ -80,7 +86,7 @@ impl Arena {
     fn start_over(&self) {
         let mark = self.mark.get();
         let grown = self.grown.get();
-        let chunk = if (grown.start..=grown.end).contains(&mark) && grown.end > 0 {
+        let chunk = if !grown.is_empty() && (grown.start..=grown.end).contains(&mark) {
             grown
         } else {
             self.first.get()
@@ -104,12 +110,12 @@ impl Arena {
             self.next.set(first.start);
             self.end.set(first.end);
             self.mark.set(first.start);
-            if first.end > first.start {
+            if !first.is_empty() {
                 return self.bump(size, align);
             }
         }
         let grown = self.grown.get();
-        if self.end.get() != grown.end && grown.end > grown.start {
+        if !grown.is_empty() && self.end.get() != grown.end {
             // `first` is full: go on in the memory grown before.
             self.next.set(grown.start);
             self.end.set(grown.end);
@@ -119,14 +125,14 @@ impl Arena {
         let pages = size.checked_add(align)?.div_ceil(PAGE).max(4);
         let base = (self.grow)(pages)?.checked_mul(PAGE)?;
         let added = base.checked_add(pages.checked_mul(PAGE)?)?;
-        if base == grown.end && grown.end > grown.start {
+        if !grown.is_empty() && base == grown.end {
             self.grown.set(Chunk {
                 start: grown.start,
                 end: added,
             });
         } else {
-            // The first growth, or memory grown by another allocator (wasi-libc's, which this
-            // module does not call) in between: the arena's grown memory starts here.
+            // The first growth, or memory grown by someone else in between (nothing in this
+            // module does): the arena's grown memory starts here.
             self.grown.set(Chunk {
                 start: base,
                 end: added,
