@@ -137,6 +137,14 @@ fn linker(engine: &Engine, module: &Module) -> Linker<Guest> {
     linker
 }
 
+/// The release module, compiled, and its linker; `None` where it cannot be built here.
+fn release_module() -> Option<(Linker<Guest>, Module)> {
+    let module_path = common::policy_module()?;
+    let engine = Engine::default();
+    let module = Module::from_file(&engine, &module_path).unwrap();
+    Some((linker(&engine, &module), module))
+}
+
 /// A new instance of `module` after `wapc_init`, given the payload of `request_path`.
 fn instantiate(
     linker: &Linker<Guest>,
@@ -202,12 +210,9 @@ fn requests() -> Vec<PathBuf> {
 
 #[test]
 fn every_request_is_evaluated_within_the_first_stack_page() {
-    let Some(module_path) = common::policy_module() else {
+    let Some((linker, module)) = release_module() else {
         return;
     };
-    let engine = Engine::default();
-    let module = Module::from_file(&engine, &module_path).unwrap();
-    let linker = linker(&engine, &module);
     let mut outcomes = std::collections::BTreeSet::new();
     let mut deepest = (0, PathBuf::new());
     for path in requests() {
@@ -242,12 +247,9 @@ fn every_request_is_evaluated_within_the_first_stack_page() {
 /// see its memory stop growing after the first call, and the same answer every time.
 #[test]
 fn a_kept_instance_reuses_its_memory_call_after_call() {
-    let Some(module_path) = common::policy_module() else {
+    let Some((linker, module)) = release_module() else {
         return;
     };
-    let engine = Engine::default();
-    let module = Module::from_file(&engine, &module_path).unwrap();
-    let linker = linker(&engine, &module);
     let root = common::workspace_root();
     for request in [
         "bench/requests/pod-50-containers.json",
