@@ -59,7 +59,7 @@ impl<'a> ImageReference<'a> {
             return Err(ReferenceError::HexIdentifier);
         }
         let (domain, library, remainder) = split_docker_domain(written);
-        let remote = remainder.split_once(':').map_or(remainder, |(r, _)| r);
+        let remote = split_at_byte(remainder, b':').map_or(remainder, |(r, _)| r);
         if changes_when_lowercased(remote) {
             return Err(ReferenceError::RepositoryNotLowercase);
         }
@@ -145,7 +145,7 @@ impl ImageReference<'_> {
     pub(crate) fn engine_misreading(&self) -> Option<EngineMisreading> {
         if self.domain.starts_with('[') {
             Some(EngineMisreading::BracketedHost)
-        } else if !self.domain.contains(['.', ':']) && self.domain != "localhost" {
+        } else if !has_dot_or_colon(self.domain) && self.domain != "localhost" {
             Some(EngineMisreading::UppercaseHost)
         } else {
             None
@@ -180,25 +180,55 @@ fn is_lower_hex(b: u8) -> bool {
 /// Go's `splitDockerDomain`, returning `(domain, needs "library/" prefix, remainder)`; keeping the
 /// prefix as a flag lets the remainder stay a borrow of the input.
 fn split_docker_domain(written: &str) -> (&str, bool, &str) {
-    let Some((maybe_domain, rest)) = written.split_once('/') else {
+    let Some((maybe_domain, rest)) = split_at_byte(written, b'/') else {
         return (DEFAULT_DOMAIN, true, written);
     };
     let (domain, remainder) = if maybe_domain == "localhost" {
         (maybe_domain, rest)
     } else if maybe_domain == LEGACY_DEFAULT_DOMAIN {
         (DEFAULT_DOMAIN, rest)
-    } else if maybe_domain.contains(['.', ':']) || changes_when_lowercased(maybe_domain) {
+    } else if has_dot_or_colon(maybe_domain) || changes_when_lowercased(maybe_domain) {
         (maybe_domain, rest)
     } else {
         return (DEFAULT_DOMAIN, false, written);
     };
-    let library = domain == DEFAULT_DOMAIN && !remainder.contains('/');
+    let library = domain == DEFAULT_DOMAIN && position(remainder, b'/').is_none();
     (domain, library, remainder)
 }
 
 /// Go's `strings.ToLower(s) != s`, which maps runes with Unicode simple case mapping.
 fn changes_when_lowercased(s: &str) -> bool {
+    for b in s.bytes() {
+        if !b.is_ascii() {
+            return non_ascii_changes_when_lowercased(s);
+        }
+        if b.is_ascii_uppercase() {
+            return true;
+        }
+    }
+    false
+}
+
+#[cold]
+#[inline(never)]
+fn non_ascii_changes_when_lowercased(s: &str) -> bool {
     s.chars().any(|c| go_to_lower(c) != c)
+}
+
+/// Where `byte` first is in `s`. A byte loop, as everywhere in this parser: `str::split` and
+/// its kin search with `memchr`, whose set-up costs more than a reference's few bytes.
+fn position(s: &str, byte: u8) -> Option<usize> {
+    s.bytes().position(|b| b == byte)
+}
+
+/// `s` around the first `byte`, which is ASCII (so both sides are `str`s).
+fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = position(s, byte)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+fn has_dot_or_colon(s: &str) -> bool {
+    s.bytes().any(|b| b == b'.' || b == b':')
 }
 
 /// Rust's full mapping only differs from Go's simple one for U+0130, whose first char is Go's answer.
@@ -237,17 +267,18 @@ struct Parts<'r> {
 /// registry can only be the first '/'-separated element; so splitting at those characters finds
 /// the only possible match, in one pass, with no backtracking.
 fn match_reference<'r>(domain: &str, library: bool, remainder: &'r str) -> Option<Parts<'r>> {
-    let (name_and_tag, digest) = match remainder.split_once('@') {
+    let (name_and_tag, digest) = match split_at_byte(remainder, b'@') {
         Some((name_and_tag, digest)) => (name_and_tag, Some(digest)),
         None => (remainder, None),
     };
     if digest.is_some_and(|d| !is_digest_syntax(d)) {
         return None;
     }
-    let last_element = name_and_tag
-        .rsplit_once('/')
-        .map_or(name_and_tag, |(_, l)| l);
-    let tag = last_element.split_once(':').map(|(_, t)| t);
+    let last_element = match name_and_tag.bytes().rposition(|b| b == b'/') {
+        Some(slash) => name_and_tag.get(slash + 1..)?,
+        None => name_and_tag,
+    };
+    let tag = split_at_byte(last_element, b':').map(|(_, t)| t);
     if tag.is_some_and(|t| !is_valid_tag(t)) {
         return None;
     }
@@ -255,7 +286,7 @@ fn match_reference<'r>(domain: &str, library: bool, remainder: &'r str) -> Optio
         .len()
         .checked_sub(tag.map_or(0, |t| t.len() + 1))?;
     let remote = name_and_tag.get(..remote_len)?;
-    if !remote.split('/').all(is_path_component) {
+    if !is_path(remote) {
         return None;
     }
     let library_len = if library {
@@ -265,8 +296,9 @@ fn match_reference<'r>(domain: &str, library: bool, remainder: &'r str) -> Optio
     };
     let mut path_len = library_len + remote.len();
     if !is_domain_and_port(domain) {
-        // The first element then only matches as part of the path, e.g. "a_b.c/app".
-        if !is_path_component(domain) {
+        // The first element then only matches as part of the path, e.g. "a_b.c/app" (it
+        // holds no '/', so it is one component).
+        if !is_path(domain) {
             return None;
         }
         path_len += domain.len() + 1;
@@ -279,8 +311,9 @@ fn match_reference<'r>(domain: &str, library: bool, remainder: &'r str) -> Optio
     })
 }
 
-/// `[a-z0-9]+ (separator [a-z0-9]+)*` with separator `[._] | __ | -+`.
-fn is_path_component(s: &str) -> bool {
+/// Path components joined by '/', each `[a-z0-9]+ (separator [a-z0-9]+)*` with separator
+/// `[._] | __ | -+`.
+fn is_path(s: &str) -> bool {
     #[derive(PartialEq)]
     enum State {
         Start,
@@ -297,6 +330,7 @@ fn is_path_component(s: &str) -> bool {
             (State::Alnum, b'_') => State::Underscore,
             (State::Underscore, b'_') => State::Separator,
             (State::Alnum | State::Dashes, b'-') => State::Dashes,
+            (State::Alnum, b'/') => State::Start,
             _ => return false,
         };
     }
@@ -306,7 +340,7 @@ fn is_path_component(s: &str) -> bool {
 /// `host [":" [0-9]+]` where host is a domain name or a bracketed IPv6 address.
 fn is_domain_and_port(s: &str) -> bool {
     let (host_ok, port) = if let Some(bracketed) = s.strip_prefix('[') {
-        let Some((address, after)) = bracketed.split_once(']') else {
+        let Some((address, after)) = split_at_byte(bracketed, b']') else {
             return false;
         };
         let port = match after {
@@ -320,7 +354,7 @@ fn is_domain_and_port(s: &str) -> bool {
             !address.is_empty() && address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
         (address_ok, port)
     } else {
-        match s.split_once(':') {
+        match split_at_byte(s, b':') {
             Some((host, port)) => (is_domain_name(host), Some(port)),
             None => (is_domain_name(s), None),
         }
@@ -328,33 +362,43 @@ fn is_domain_and_port(s: &str) -> bool {
     host_ok && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Labels joined by '.', each `[A-Za-z0-9]` or `[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]`.
 fn is_domain_name(s: &str) -> bool {
-    s.split('.').all(|component| {
-        let bytes = component.as_bytes();
-        matches!((bytes.first(), bytes.last()), (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric())
-            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-    })
+    #[derive(PartialEq)]
+    enum State {
+        Start,
+        Alnum,
+        Dash,
+    }
+    let mut state = State::Start;
+    for b in s.bytes() {
+        state = match (state, b) {
+            (_, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9') => State::Alnum,
+            (State::Alnum | State::Dash, b'-') => State::Dash,
+            (State::Alnum, b'.') => State::Start,
+            _ => return false,
+        };
+    }
+    state == State::Alnum
 }
 
 /// The reference grammar's digest: `[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)* ":" [0-9a-fA-F]{32,}`.
 fn is_digest_syntax(s: &str) -> bool {
-    let Some((algorithm, encoded)) = s.split_once(':') else {
+    let Some((algorithm, encoded)) = split_at_byte(s, b':') else {
         return false;
     };
     encoded.len() >= 32
         && encoded.bytes().all(|b| b.is_ascii_hexdigit())
-        && algorithm.split(['-', '_', '+', '.']).all(|component| {
-            let mut bytes = component.bytes();
-            bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-                && bytes.all(|b| b.is_ascii_alphanumeric())
-        })
+        && is_algorithm(
+            algorithm,
+            u8::is_ascii_alphabetic,
+            u8::is_ascii_alphanumeric,
+        )
 }
 
 /// go-digest v1.0.0 `Digest.Validate`, with sha256, sha384 and sha512 as the available algorithms.
 pub(crate) fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
-    let (algorithm, encoded) = digest
-        .split_once(':')
-        .ok_or(ReferenceError::InvalidDigest)?;
+    let (algorithm, encoded) = split_at_byte(digest, b':').ok_or(ReferenceError::InvalidDigest)?;
     let expected_len = match algorithm {
         "sha256" => 64,
         "sha384" => 96,
@@ -374,12 +418,32 @@ pub(crate) fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
 
 /// go-digest's `[a-z0-9]+(?:[.+_-][a-z0-9]+)*`; its encoded-part class is a superset of hex.
 fn is_go_digest_algorithm(s: &str) -> bool {
-    s.split(['.', '+', '_', '-']).all(|component| {
-        !component.is_empty()
-            && component
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    })
+    let lower_or_digit = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    is_algorithm(s, lower_or_digit, lower_or_digit)
+}
+
+/// Components joined by one of `-_+.`, each a `first` byte, then `rest` bytes.
+fn is_algorithm(s: &str, first: impl Fn(&u8) -> bool, rest: impl Fn(&u8) -> bool) -> bool {
+    let mut component_started = false;
+    for b in s.bytes() {
+        component_started = if matches!(b, b'-' | b'_' | b'+' | b'.') {
+            if !component_started {
+                return false;
+            }
+            false
+        } else if component_started {
+            if !rest(&b) {
+                return false;
+            }
+            true
+        } else {
+            if !first(&b) {
+                return false;
+            }
+            true
+        };
+    }
+    component_started
 }
 
 #[cfg(test)]

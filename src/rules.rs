@@ -73,7 +73,11 @@ pub(crate) fn check(settings: &Settings, slot: &ImageSlot<'_>, pinned: bool) -> 
             {
                 broken.push(Rule::DeniedTag(tag.to_owned()));
             }
-            if let Some(given) = floating_version(tag).filter(|_| settings.require_full_version) {
+            let floating = settings
+                .require_full_version
+                .then(|| floating_version(tag))
+                .flatten();
+            if let Some(given) = floating {
                 broken.push(Rule::FloatingVersion {
                     tag: tag.to_owned(),
                     given,
@@ -105,12 +109,14 @@ const MAX_MAJOR_DIGITS: usize = 4;
 pub(crate) fn floating_version(tag: &str) -> Option<VersionParts> {
     let unprefixed = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
     let numbers = unprefixed
-        .split_once(['-', '_'])
-        .map_or(unprefixed, |(numbers, _suffix)| numbers);
+        .as_bytes()
+        .split(|&b| b == b'-' || b == b'_')
+        .next()
+        .unwrap_or_default();
     let mut components = 0;
-    for (index, number) in numbers.split('.').enumerate() {
-        let digits_only = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
-        if !digits_only || (index == 0 && number.len() > MAX_MAJOR_DIGITS) {
+    for number in numbers.split(|&b| b == b'.') {
+        let digits_only = !number.is_empty() && number.iter().all(u8::is_ascii_digit);
+        if !digits_only || (components == 0 && number.len() > MAX_MAJOR_DIGITS) {
             return None;
         }
         components += 1;
