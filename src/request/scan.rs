@@ -413,15 +413,31 @@ impl<'a> Reader<'a> {
 /// wasm function returns in a register (a two-word `Option<usize>` goes through memory).
 type End = NonZeroUsize;
 
-/// Past the value at `at`, checked as serde checks a value it ignores.
+/// Past the value at `at`, checked as serde checks a value it ignores. One loop with one copy
+/// of the string scan, keys included: the code a cold call fetches is what skipping costs.
 fn skip_value(bytes: &[u8], mut at: usize) -> Option<End> {
     // One bit a level: set for an object, clear for an array.
     let mut levels: u64 = 0;
     let mut depth = 0;
+    // Whether the next string is an object's key, which a colon follows.
+    let mut key = false;
     loop {
         at = skip_whitespace(bytes, at);
-        match *bytes.get(at)? {
-            b'"' => at = string_end(bytes, at + 1, true)?.get(),
+        let byte = *bytes.get(at)?;
+        if key && byte != b'"' {
+            return None;
+        }
+        match byte {
+            b'"' => {
+                at = string_end(bytes, at + 1, true)?.get();
+                if key {
+                    at = skip_whitespace(bytes, at);
+                    (bytes.get(at) == Some(&b':')).then_some(())?;
+                    at += 1;
+                    key = false;
+                    continue;
+                }
+            }
             open @ (b'{' | b'[') => {
                 at = skip_whitespace(bytes, at + 1);
                 // `}` and `]` are two past `{` and `[`.
@@ -431,17 +447,20 @@ fn skip_value(bytes: &[u8], mut at: usize) -> Option<End> {
                     if depth == MAX_SKIP_DEPTH {
                         return None;
                     }
-                    levels = levels << 1 | u64::from(open == b'{');
+                    key = open == b'{';
+                    levels = levels << 1 | u64::from(key);
                     depth += 1;
-                    if open == b'{' {
-                        at = key_end(bytes, at)?.get();
-                    }
                     continue;
                 }
             }
-            b't' => at = literal_end(bytes, at, b"true")?.get(),
-            b'f' => at = literal_end(bytes, at, b"false")?.get(),
-            b'n' => at = literal_end(bytes, at, b"null")?.get(),
+            b't' | b'f' | b'n' => {
+                let word: &[u8] = match byte {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                };
+                at = literal_end(bytes, at, word)?.get();
+            }
             _ => at = number_end(bytes, at)?.get(),
         }
         // A value ends: so may the levels around it.
@@ -454,9 +473,7 @@ fn skip_value(bytes: &[u8], mut at: usize) -> Option<End> {
             match *bytes.get(at)? {
                 b',' => {
                     at += 1;
-                    if in_object {
-                        at = key_end(bytes, at)?.get();
-                    }
+                    key = in_object;
                     break;
                 }
                 b'}' if in_object => {}
@@ -476,18 +493,6 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
         at += 1;
     }
     at
-}
-
-/// Past a skipped object's key and its colon.
-#[inline(always)]
-fn key_end(bytes: &[u8], at: usize) -> Option<End> {
-    let at = skip_whitespace(bytes, at);
-    if bytes.get(at) != Some(&b'"') {
-        return None;
-    }
-    let at = skip_whitespace(bytes, string_end(bytes, at + 1, true)?.get());
-    (bytes.get(at) == Some(&b':')).then_some(())?;
-    End::new(at + 1)
 }
 
 #[inline(always)]
