@@ -250,7 +250,8 @@ jq -rs --argjson rss_ready "$rss_ready" --argjson rss_peak "$rss_peak" --arg pre
     ( [$rows[] | .run] | unique | map(.wrong_answers + .socket_errors) | add) as $errors
     | "errors (HTTP status, wrong answer, socket): \($errors)",
     ( ($table | INDEX(.request)) as $by_name
-      | [$goal_requests[] | select($by_name[.].policy.median // 1 > 0.25)] as $over
+      # `//` binds less tightly than `>`: unbracketed, every figure was counted as over.
+      | [$goal_requests[] | select(($by_name[.].policy.median // 1) > 0.25)] as $over
       | if $errors > 0 then "goal NOT met: errors"
         elif ($over | length) > 0 then "goal NOT met: added cost over 0.25 (or not measured) on \($over | join(", "))"
         else "goal met: added cost at most 0.25 on \($goal_requests | join(", ")), no error" end )
