@@ -8,10 +8,11 @@
 //! to the front, in the list's order, and keeps the others in theirs.
 //!
 //! ```text
-//! wasm-layout ORDER IN.wasm OUT.wasm
+//! wasm-layout [--keep-names] ORDER IN.wasm OUT.wasm
 //! ```
 //!
-//! `IN.wasm` must have its `name` section; `OUT.wasm` has none (as a stripped module). ORDER
+//! `IN.wasm` must have its `name` section; `OUT.wasm` has none (as a stripped module), or,
+//! with `--keep-names`, the functions' names only, for a profile of the laid-out module. ORDER
 //! has one function name a line, without the symbol hash (`::h0123…`) or crate disambiguators
 //! (`core[0123…]`); a line ending in `*` names every function whose name starts with the rest.
 //! Blank lines and lines starting with `#` are left out. A line that names no function is
@@ -27,12 +28,16 @@ use wasmparser::{KnownCustom, Name, Parser, Payload, TypeRef};
 type Result<T, E = Error<Infallible>> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let keep_names = args.first().is_some_and(|arg| arg == "--keep-names");
+    if keep_names {
+        args.remove(0);
+    }
     let [order, input, output] = args.as_slice() else {
-        eprintln!("usage: wasm-layout ORDER IN.wasm OUT.wasm");
+        eprintln!("usage: wasm-layout [--keep-names] ORDER IN.wasm OUT.wasm");
         return ExitCode::from(2);
     };
-    match run(order, input, output) {
+    match run(order, input, output, keep_names) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("wasm-layout: {message}");
@@ -41,7 +46,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(order_path: &str, input: &str, output: &str) -> Result<(), String> {
+fn run(order_path: &str, input: &str, output: &str, keep_names: bool) -> Result<(), String> {
     let order = std::fs::read_to_string(order_path).map_err(|e| format!("{order_path}: {e}"))?;
     let module = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
     let functions = Functions::read(&module).map_err(|e| format!("{input}: {e}"))?;
@@ -50,7 +55,8 @@ fn run(order_path: &str, input: &str, output: &str) -> Result<(), String> {
             "{input} names none of its functions: keep its name section (wasm-opt -g)"
         ));
     }
-    let (layout, unmatched) = functions.layout(&order);
+    let (mut layout, unmatched) = functions.layout(&order);
+    layout.keep_names = keep_names;
     for line in unmatched {
         eprintln!("wasm-layout: {order_path}: no function is named {line:?}");
     }
@@ -150,6 +156,7 @@ impl Functions {
                 order,
                 position,
                 placed,
+                keep_names: false,
             },
             unmatched,
         )
@@ -194,6 +201,8 @@ struct Layout {
     position: Vec<u32>,
     /// How many functions the order file moved to the front.
     placed: usize,
+    /// Whether the functions' names are kept (in their new order); other names are dropped.
+    keep_names: bool,
 }
 
 impl Layout {
@@ -242,16 +251,37 @@ impl Reencode for Layout {
         Ok(())
     }
 
-    /// The names are dropped, as a stripped release module has none.
+    /// The names are dropped, as a stripped release module has none; or, kept, the
+    /// functions' names in the order of their new indices, as the name section must list them.
     fn parse_custom_section(
         &mut self,
         module: &mut wasm_encoder::Module,
         section: wasmparser::CustomSectionReader<'_>,
     ) -> Result<()> {
-        if section.name() == "name" {
+        let KnownCustom::Name(names) = section.as_known() else {
+            return utils::parse_custom_section(self, module, section);
+        };
+        if !self.keep_names {
             return Ok(());
         }
-        utils::parse_custom_section(self, module, section)
+        let mut functions = Vec::new();
+        for name in names {
+            if let Name::Function(map) = name? {
+                for naming in map {
+                    let naming = naming?;
+                    functions.push((self.function_index(naming.index)?, naming.name));
+                }
+            }
+        }
+        functions.sort_unstable();
+        let mut map = wasm_encoder::NameMap::new();
+        for (index, name) in functions {
+            map.append(index, name);
+        }
+        let mut kept = wasm_encoder::NameSection::new();
+        kept.functions(&map);
+        module.section(&kept);
+        Ok(())
     }
 }
 
@@ -392,6 +422,17 @@ mod tests {
         assert_eq!(after.bodies, [(30, vec![]), (20, vec![]), (10, vec![1])]);
         assert_eq!((after.exported, after.tabled), (2, 3));
         assert_eq!(after.custom, ["producers"]);
+    }
+
+    #[test]
+    fn kept_names_follow_their_functions() {
+        let module = module();
+        let (mut layout, _) = Functions::read(&module).unwrap().layout("m::c");
+        layout.keep_names = true;
+        let laid_out = layout.apply(&module).unwrap();
+        assert_eq!(read(&laid_out).custom, ["name", "producers"]);
+        let names = Functions::read(&laid_out).unwrap().names;
+        assert_eq!(names, ["m::c", "m::a", "m::b"]);
     }
 
     #[test]
