@@ -145,7 +145,7 @@ impl ImageReference<'_> {
     pub(crate) fn engine_misreading(&self) -> Option<EngineMisreading> {
         if self.domain.starts_with('[') {
             Some(EngineMisreading::BracketedHost)
-        } else if !has_dot_or_colon(self.domain) && self.domain != "localhost" {
+        } else if !is_host_form(self.domain) {
             Some(EngineMisreading::UppercaseHost)
         } else {
             None
@@ -183,11 +183,9 @@ fn split_docker_domain(written: &str) -> (&str, bool, &str) {
     let Some((maybe_domain, rest)) = split_at_byte(written, b'/') else {
         return (DEFAULT_DOMAIN, true, written);
     };
-    let (domain, remainder) = if maybe_domain == "localhost" {
-        (maybe_domain, rest)
-    } else if maybe_domain == LEGACY_DEFAULT_DOMAIN {
+    let (domain, remainder) = if maybe_domain == LEGACY_DEFAULT_DOMAIN {
         (DEFAULT_DOMAIN, rest)
-    } else if has_dot_or_colon(maybe_domain) || changes_when_lowercased(maybe_domain) {
+    } else if is_host_form(maybe_domain) || changes_when_lowercased(maybe_domain) {
         (maybe_domain, rest)
     } else {
         return (DEFAULT_DOMAIN, false, written);
@@ -227,8 +225,10 @@ fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
     Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
-fn has_dot_or_colon(s: &str) -> bool {
-    s.bytes().any(|b| b == b'.' || b == b':')
+/// Whether a reference's first element names a registry host by its form: a `.` or `:` in it,
+/// or `localhost` (Go also takes one with an upper-case letter for a host).
+pub(crate) fn is_host_form(element: &str) -> bool {
+    element.bytes().any(|b| b == b'.' || b == b':') || element == "localhost"
 }
 
 /// Rust's full mapping only differs from Go's simple one for U+0130, whose first char is Go's answer.
@@ -424,26 +424,20 @@ fn is_go_digest_algorithm(s: &str) -> bool {
 
 /// Components joined by one of `-_+.`, each a `first` byte, then `rest` bytes.
 fn is_algorithm(s: &str, first: impl Fn(&u8) -> bool, rest: impl Fn(&u8) -> bool) -> bool {
-    let mut component_started = false;
+    let mut in_component = false;
     for b in s.bytes() {
-        component_started = if matches!(b, b'-' | b'_' | b'+' | b'.') {
-            if !component_started {
-                return false;
-            }
-            false
-        } else if component_started {
-            if !rest(&b) {
-                return false;
-            }
-            true
-        } else {
-            if !first(&b) {
-                return false;
-            }
-            true
+        let separator = matches!(b, b'-' | b'_' | b'+' | b'.');
+        let fits = match (separator, in_component) {
+            (true, started) => started,
+            (false, true) => rest(&b),
+            (false, false) => first(&b),
         };
+        if !fits {
+            return false;
+        }
+        in_component = !separator;
     }
-    component_started
+    in_component
 }
 
 #[cfg(test)]

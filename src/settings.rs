@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::value::RawValue;
 
-use crate::reference::{is_tag_char, is_word, TAG_LENGTH_MAX};
+use crate::reference::{is_host_form, is_tag_char, is_word, TAG_LENGTH_MAX};
 use crate::request::Entries;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +128,7 @@ impl RegistryPattern {
     /// `localhost`), free of wildcards, and a `/`.
     fn parse(text: &str) -> Option<Self> {
         let (host, rest) = text.split_once('/')?;
-        let is_host = (host.contains(['.', ':']) || host == "localhost")
-            && !host.contains(['*', '?'])
-            && !rest.is_empty();
+        let is_host = is_host_form(host) && !host.contains(['*', '?']) && !rest.is_empty();
         is_host.then(|| Self {
             host: host.to_ascii_lowercase(),
             rest: Pattern::new(rest),
