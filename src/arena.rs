@@ -95,6 +95,12 @@ impl Arena {
         self.end.set(chunk.end);
     }
 
+    /// Whether the block at `start` is the newest of the call's allocations: the one that ends
+    /// where the next begins.
+    fn is_newest(&self, start: usize, size: usize) -> bool {
+        start >= self.mark.get() && start + size == self.next.get()
+    }
+
     /// `size` bytes aligned to `align` from `next`: in the chunk in use, else in the grown
     /// memory, else in memory grown now.
     fn bump(&self, size: usize, align: usize) -> Option<usize> {
@@ -282,7 +288,7 @@ unsafe impl GlobalAlloc for Arena {
         self.live.set(live);
         if live == 0 {
             self.start_over();
-        } else if start + layout.size() == self.next.get() {
+        } else if self.is_newest(start, layout.size()) {
             // The newest allocation: its room is free again at once.
             self.next.set(start);
         }
@@ -291,7 +297,7 @@ unsafe impl GlobalAlloc for Arena {
     #[inline(never)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let start = ptr as usize;
-        let newest = start >= self.mark.get() && start + layout.size() == self.next.get();
+        let newest = self.is_newest(start, layout.size());
         // A block that shrinks stays where it is (`into_boxed_str`, `shrink_to_fit`).
         if new_size <= layout.size() {
             if newest {
