@@ -19,13 +19,12 @@
 //! reported, and the module is still written: an order only makes a module faster or slower,
 //! never different in what it does.
 
-use std::convert::Infallible;
 use std::process::ExitCode;
 
 use wasm_encoder::reencode::{utils, Error, Reencode};
 use wasmparser::{KnownCustom, Name, Parser, Payload, TypeRef};
 
-type Result<T, E = Error<Infallible>> = std::result::Result<T, E>;
+type Result<T, E = Error<String>> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,9 +64,7 @@ fn run(order_path: &str, input: &str, output: &str, keep_names: bool) -> Result<
         layout.placed,
         layout.position.len()
     );
-    let written = layout
-        .apply(&module)
-        .map_err(|e| format!("{input}: {e:?}"))?;
+    let written = layout.apply(&module).map_err(|e| format!("{input}: {e}"))?;
     std::fs::write(output, written).map_err(|e| format!("{output}: {e}"))
 }
 
@@ -128,18 +125,19 @@ impl Functions {
             .map(str::trim)
             .filter(|line| !line.is_empty() && !line.starts_with('#'));
         for line in lines {
-            let before = front.len();
+            let mut names_any = false;
             for (position, name) in self.names.iter().enumerate() {
                 let named = match line.strip_suffix('*') {
                     Some(prefix) => name.starts_with(prefix),
                     None => name == line,
                 };
+                names_any |= named;
                 if named && !taken[position] {
                     taken[position] = true;
                     front.push(position as u32);
                 }
             }
-            if front.len() == before && !self.names.iter().any(|name| name == line) {
+            if !names_any {
                 unmatched.push(line);
             }
         }
@@ -211,16 +209,42 @@ impl Layout {
         self.parse_core_module(&mut out, Parser::new(0), module)?;
         Ok(out.finish())
     }
+
+    /// A section's entries, one per defined function, in the new order.
+    fn reordered<T>(
+        &self,
+        entries: impl IntoIterator<Item = wasmparser::Result<T>>,
+    ) -> Result<Vec<T>> {
+        let mut entries = entries
+            .into_iter()
+            .map(|entry| entry.map(Some))
+            .collect::<wasmparser::Result<Vec<_>>>()?;
+        if entries.len() != self.order.len() {
+            return Err(Error::UserError(format!(
+                "a section has {} entries for {} functions",
+                entries.len(),
+                self.order.len()
+            )));
+        }
+        Ok(self
+            .order
+            .iter()
+            .filter_map(|&old| entries[old as usize].take())
+            .collect())
+    }
 }
 
 impl Reencode for Layout {
-    type Error = Infallible;
+    type Error = String;
 
     fn function_index(&mut self, func: u32) -> Result<u32> {
-        Ok(match func.checked_sub(self.imported) {
-            Some(defined) => self.imported + self.position[defined as usize],
-            None => func,
-        })
+        let Some(defined) = func.checked_sub(self.imported) else {
+            return Ok(func);
+        };
+        match self.position.get(defined as usize) {
+            Some(position) => Ok(self.imported + position),
+            None => Err(Error::UserError(format!("no function {func}"))),
+        }
     }
 
     fn parse_function_section(
@@ -228,11 +252,8 @@ impl Reencode for Layout {
         functions: &mut wasm_encoder::FunctionSection,
         section: wasmparser::FunctionSectionReader<'_>,
     ) -> Result<()> {
-        let types = section
-            .into_iter()
-            .collect::<wasmparser::Result<Vec<_>>>()?;
-        for &old in &self.order {
-            functions.function(types[old as usize]);
+        for ty in self.reordered(section)? {
+            functions.function(ty);
         }
         Ok(())
     }
@@ -242,11 +263,8 @@ impl Reencode for Layout {
         code: &mut wasm_encoder::CodeSection,
         section: wasmparser::CodeSectionReader<'_>,
     ) -> Result<()> {
-        let bodies = section
-            .into_iter()
-            .collect::<wasmparser::Result<Vec<_>>>()?;
-        for old in self.order.clone() {
-            self.parse_function_body(code, bodies[old as usize].clone())?;
+        for body in self.reordered(section)? {
+            self.parse_function_body(code, body)?;
         }
         Ok(())
     }
