@@ -883,6 +883,7 @@ mod tests {
     #[case::host_suffix("example.com/*", "registry.example.com/app:1", false)]
     #[case::port_is_the_host("localhost:5000/*", "localhost:5001/app:1", false)]
     #[case::port("localhost:5000/*", "localhost:5000/app:1", true)]
+    #[case::bare_localhost("localhost/*", "localhost/app:1", true)]
     #[case::docker_hub("docker.io/library/*", "docker.io/library/nginx:1.27", true)]
     #[case::path_case_kept("ghcr.io/acme/*", "ghcr.io/ACME/app:1", false)]
     fn registry_patterns_compare_the_host_case_insensitively(
